@@ -1,0 +1,105 @@
+//! Thin HTTP handlers. Request and response shapes live here; the work is done in services
+//! (`auth::session`, …) and the `db` modules.
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod views;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{HttpRequest, Resource, web};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Registers every route of the API and the operational endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
+    cfg.app_data(json_config(max_body))
+        .app_data(web::PathConfig::default().error_handler(|e: PathError, _| {
+            ApiError::bad_request("invalid_path", format!("路径参数无效：{e}")).into()
+        }))
+        .app_data(
+            web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
+                ApiError::bad_request("invalid_query", format!("查询参数无效：{e}")).into()
+            }),
+        )
+        .service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
+        .service(
+            web::scope("/api")
+                .service(resource("/auth/login").route(web::post().to(auth::login)))
+                .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
+                .service(resource("/auth/logout").route(web::post().to(auth::logout)))
+                .service(resource("/me").route(web::get().to(auth::me)))
+                .service(
+                    resource("/admin/areas")
+                        .route(web::get().to(admin::list_areas))
+                        .route(web::post().to(admin::create_area)),
+                )
+                .service(resource("/admin/areas/{id}").route(web::get().to(admin::get_area)))
+                .service(
+                    resource("/admin/users")
+                        .route(web::get().to(admin::list_users))
+                        .route(web::post().to(admin::create_user)),
+                )
+                .service(resource("/admin/users/{id}").route(web::get().to(admin::get_user)))
+                .service(
+                    resource("/admin/users/{id}/areas").route(web::put().to(admin::set_user_areas)),
+                )
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::not_found("接口不存在"))
+                })),
+        );
+}
+
+/// A resource that answers a wrong method with a JSON 405.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "该接口不支持此请求方法",
+        ))
+    }))
+}
+
+/// JSON bodies: size limit → 413, syntax → 400 `invalid_json`, shape → 400 `invalid_request`.
+fn json_config(max_body: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(max_body)
+        .error_handler(move |err, _req| {
+            let api = match &err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::payload_too_large(max_body)
+                }
+                JsonPayloadError::ContentType => ApiError::new(
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "请求需使用 Content-Type: application/json",
+                ),
+                JsonPayloadError::Deserialize(e) if e.is_data() => {
+                    ApiError::bad_request("invalid_request", format!("请求内容不符合要求：{e}"))
+                }
+                JsonPayloadError::Deserialize(e) => {
+                    ApiError::bad_request("invalid_json", format!("JSON 格式错误：{e}"))
+                }
+                other => {
+                    ApiError::bad_request("invalid_json", format!("无法读取请求内容：{other}"))
+                }
+            };
+            api.into()
+        })
+}
+
+/// The client's address for limits and the audit log.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    if state.settings.trust_proxy_headers
+        && let Some(ip) = req.connection_info().realip_remote_addr()
+    {
+        return ip.to_owned();
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

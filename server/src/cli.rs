@@ -1,0 +1,177 @@
+//! The `fangzha` command line.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::services::accounts::{self, NewUser};
+use crate::startup::Application;
+use crate::{db, demo, telemetry};
+
+/// 防诈 — the township anti-telecom-fraud campaign server.
+#[derive(Debug, Parser)]
+#[command(name = "fangzha", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// TOML configuration file (default: ./fangzha.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH, a file path, or postgres://… (FANGZHA__DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    /// Data directory for the SQLite file, secrets and photos (FANGZHA__DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server with the embedded app (the default).
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:8080.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Load a demo township with one account per role (passwords printed once).
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from standard input (one line).
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin, cadre, grid_worker, police or viewer.
+        #[arg(long)]
+        role: String,
+        /// Display name (default: the username).
+        #[arg(long)]
+        name: Option<String>,
+        /// Area id held from now on; repeat for several.
+        #[arg(long = "area", value_name = "AREA_ID")]
+        areas: Vec<String>,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// Parses arguments and runs the command.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let bind = match &cli.command {
+        Some(Command::Serve { bind }) => bind.clone(),
+        _ => None,
+    };
+    let settings = Settings::load(&Overrides {
+        config_file: cli.global.config,
+        database_url: cli.global.database,
+        data_dir: cli.global.data_dir,
+        bind,
+    })?;
+    telemetry::init(settings.log_format, &settings.log_level);
+    match cli.command.unwrap_or(Command::Serve { bind: None }) {
+        Command::Serve { .. } => serve(settings).await,
+        Command::Migrate => {
+            let pool = open(&settings).await?;
+            let applied = actix_web::web::block(move || db::migrate(&mut *pool.get()?)).await??;
+            if applied.is_empty() {
+                println!("数据库已是最新 (database is up to date)");
+            } else {
+                println!("已应用迁移 (applied): {}", applied.join(", "));
+            }
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    name,
+                    areas,
+                    password_stdin: _,
+                },
+        } => {
+            let password = read_password_line()?;
+            let pool = open_migrated(&settings).await?;
+            let (user, _) = accounts::create(
+                &pool,
+                NewUser {
+                    username,
+                    password,
+                    name,
+                    role,
+                    areas,
+                },
+                None,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("已创建用户 (created) {} id={}", user.username, user.id);
+            Ok(())
+        }
+        Command::Demo => {
+            let pool = open_migrated(&settings).await?;
+            demo::load(&pool).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let bind = settings.bind.clone();
+    let db_kind = if db::DbUrl::parse(&settings.database_url())?.is_sqlite() {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let app = Application::build(settings).await?;
+    tracing::info!(%bind, port = app.port(), database = db_kind, "fangzha listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<db::Pool> {
+    let url = settings.database_url();
+    actix_web::web::block(move || db::connect(&url, 2)).await?
+}
+
+async fn open_migrated(settings: &Settings) -> anyhow::Result<db::Pool> {
+    let pool = open(settings).await?;
+    let p = pool.clone();
+    actix_web::web::block(move || db::migrate(&mut *p.get()?)).await??;
+    Ok(pool)
+}
+
+/// One line from standard input without its line ending.
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
+    if password.is_empty() {
+        bail!("标准输入中没有密码 (no password on standard input)");
+    }
+    Ok(password)
+}

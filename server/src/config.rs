@@ -1,0 +1,225 @@
+//! Layered configuration: built-in defaults < optional TOML file < `FANGZHA__*` environment
+//! variables < command-line flags. Secrets missing from all of them are generated once into
+//! the data directory (mode 0600) so a fresh clone runs without any set-up; they are never
+//! logged (`SecretString` redacts them in `Debug`).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP listener binds, e.g. `127.0.0.1:8080`.
+    pub bind: String,
+    /// `sqlite://…`, a bare file path, or `postgres://…`. Default: `<data_dir>/fangzha.db`.
+    pub database_url: Option<String>,
+    /// Where the SQLite file, generated secrets and (later) photos live.
+    pub data_dir: PathBuf,
+    /// HMAC key for access tokens; generated into `<data_dir>/jwt_secret` when absent.
+    pub jwt_secret: Option<SecretString>,
+    /// 32-byte AES key (64 hex chars) for ID numbers and phones at rest; generated into
+    /// `<data_dir>/field_key` when absent.
+    pub field_key: Option<SecretString>,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in days.
+    pub refresh_token_ttl_days: u64,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Database connections in the pool.
+    pub db_pool_size: u32,
+    /// `plain` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `fangzha=debug,info`.
+    pub log_level: String,
+    /// Limits on failed logins.
+    pub login: LoginLimits,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy_headers: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+}
+
+/// Failed-login limits; past them, login answers 429 until the window ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginLimits {
+    /// Failures per username within the window.
+    pub max_failures_per_user: u32,
+    /// Failures per client address within the window.
+    pub max_failures_per_ip: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            jwt_secret: None,
+            field_key: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            max_body_bytes: 6 * 1024 * 1024,
+            db_pool_size: 8,
+            log_format: LogFormat::Plain,
+            log_level: "info".into(),
+            login: LoginLimits::default(),
+            trust_proxy_headers: false,
+            metrics_token: None,
+        }
+    }
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            max_failures_per_user: 5,
+            max_failures_per_ip: 30,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--database URL`.
+    pub database_url: Option<String>,
+    /// `--data-dir DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--bind ADDR`.
+    pub bind: Option<String>,
+}
+
+impl Settings {
+    /// Reads defaults, then the TOML file (`--config`, else `FANGZHA_CONFIG`, else
+    /// `./fangzha.toml` if present), then `FANGZHA__*` variables, then the overrides.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("FANGZHA_CONFIG").map(PathBuf::from));
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("配置文件不存在 (config file not found): {}", path.display());
+                }
+                builder = builder.add_source(config::File::from(path).required(true));
+            }
+            None => {
+                builder =
+                    builder.add_source(config::File::with_name("fangzha.toml").required(false))
+            }
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("FANGZHA")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let mut settings: Settings = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("configuration has an invalid value")?;
+        if let Some(url) = &overrides.database_url {
+            settings.database_url = Some(url.clone());
+        }
+        if let Some(dir) = &overrides.data_dir {
+            settings.data_dir = dir.clone();
+        }
+        if let Some(bind) = &overrides.bind {
+            settings.bind = bind.clone();
+        }
+        Ok(settings)
+    }
+
+    /// The database URL in force: the configured one or the SQLite default in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("fangzha.db").display()),
+        }
+    }
+}
+
+/// Secrets resolved from configuration or the data directory.
+pub struct Secrets {
+    /// HMAC key for JWTs.
+    pub jwt: SecretString,
+    /// AES-256 key for personal fields.
+    pub field_key: [u8; 32],
+}
+
+impl Secrets {
+    /// Takes configured secrets or reads/creates them in the data directory.
+    pub fn resolve(settings: &Settings) -> anyhow::Result<Secrets> {
+        fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let jwt = match &settings.jwt_secret {
+            Some(s) if s.expose_secret().len() >= 32 => s.clone(),
+            Some(_) => bail!("jwt_secret must be at least 32 characters"),
+            None => SecretString::from(file_secret(&settings.data_dir.join("jwt_secret"))?),
+        };
+        let key_hex = match &settings.field_key {
+            Some(s) => s.clone(),
+            None => SecretString::from(file_secret(&settings.data_dir.join("field_key"))?),
+        };
+        let bytes = hex::decode(key_hex.expose_secret().trim())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .context("field_key must be 64 hexadecimal characters (32 bytes)")?;
+        let mut field_key = [0u8; 32];
+        field_key.copy_from_slice(&bytes);
+        Ok(Secrets { jwt, field_key })
+    }
+}
+
+/// Reads a secret file, or creates it with 32 random bytes as hex and mode 0600.
+fn file_secret(path: &Path) -> anyhow::Result<String> {
+    if path.exists() {
+        let value = fs::read_to_string(path)
+            .with_context(|| format!("reading secret {}", path.display()))?;
+        return Ok(value.trim().to_owned());
+    }
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let value = hex::encode(raw);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating secret {}", path.display()))?;
+    file.write_all(value.as_bytes())?;
+    file.sync_all()?;
+    tracing::warn!(path = %path.display(), "generated a new secret (mode 0600); back it up with the database");
+    Ok(value)
+}

@@ -1,0 +1,65 @@
+//! The area tree.
+
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::areas;
+
+/// One area as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = areas)]
+pub struct AreaRow {
+    pub id: String,
+    pub name: String,
+    pub level: String,
+    pub parent_id: Option<String>,
+    pub boundary: Option<String>,
+    pub qr_link: Option<String>,
+    pub wechat_group: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Inserts one area.
+pub fn insert(conn: &mut DbConn, row: &AreaRow) -> QueryResult<()> {
+    diesel::insert_into(areas::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// One area by id.
+pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<AreaRow>> {
+    areas::table
+        .find(id)
+        .select(AreaRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every area, parents before children within a level order (township, village, grid).
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<AreaRow>> {
+    let mut rows: Vec<AreaRow> = areas::table.select(AreaRow::as_select()).load(conn)?;
+    rows.sort_by(|a, b| {
+        level_rank(&a.level)
+            .cmp(&level_rank(&b.level))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(rows)
+}
+
+/// The areas with these ids (unknown ids are left out).
+pub fn by_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<AreaRow>> {
+    areas::table
+        .filter(areas::id.eq_any(ids))
+        .select(AreaRow::as_select())
+        .load(conn)
+}
+
+fn level_rank(level: &str) -> u8 {
+    match level {
+        "township" => 0,
+        "village" => 1,
+        _ => 2,
+    }
+}

@@ -1,0 +1,208 @@
+//! The one database access path: a pool of [`DbConn`] over SQLite or PostgreSQL, chosen by
+//! the URL scheme, with embedded migrations and write transactions that take SQLite's write
+//! lock up front.
+
+pub mod areas;
+pub mod audit;
+pub mod schema;
+pub mod tokens;
+pub mod users;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::ApiResult;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either supported database.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL, for a county deployment.
+    Pg(PgConnection),
+    /// SQLite, the embedded default.
+    Sqlite(SqliteConnection),
+}
+
+/// The connection pool shared by handlers, the CLI and tests.
+pub type Pool = r2d2::Pool<DbManager>;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A SQLite file path, taken as written.
+    Sqlite(PathBuf),
+    /// A libpq connection URL.
+    Postgres(String),
+}
+
+impl DbUrl {
+    /// `sqlite://PATH` (so `sqlite:///abs` is absolute), `postgres://…`, `postgresql://…`,
+    /// or a bare file path.
+    pub fn parse(url: &str) -> anyhow::Result<DbUrl> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path == ":memory:" {
+            bail!(
+                "database URL needs a file path (an in-memory SQLite is per connection): {url:?}"
+            );
+        }
+        if path.contains("://") {
+            bail!("unsupported database URL scheme: {url:?} (use sqlite:// or postgres://)");
+        }
+        Ok(DbUrl::Sqlite(PathBuf::from(path)))
+    }
+
+    /// Whether this is the SQLite backend.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbUrl::Sqlite(_))
+    }
+}
+
+/// r2d2 manager that opens the backend the URL names and sets SQLite's per-connection pragmas.
+#[derive(Debug, Clone)]
+pub struct DbManager {
+    url: DbUrl,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.url {
+            DbUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+            DbUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Opens a pool; for SQLite creates the file's directory and switches the file to WAL once.
+pub fn connect(url: &str, size: u32) -> anyhow::Result<Pool> {
+    let url = DbUrl::parse(url)?;
+    if let DbUrl::Sqlite(path) = &url {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating database directory {}", dir.display()))?;
+        }
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+            .with_context(|| format!("opening SQLite database {}", path.display()))?;
+        conn.batch_execute("PRAGMA journal_mode = WAL;")
+            .context("enabling WAL")?;
+    }
+    r2d2::Pool::builder()
+        .max_size(size.max(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(DbManager { url })
+        .context("connecting to the database")
+}
+
+/// Applies pending migrations of the connection's backend; returns the versions applied.
+pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (so a busy database waits
+/// for `busy_timeout` instead of failing at the first write), a plain `BEGIN` on PostgreSQL.
+/// Rolls back when `f` fails.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Tm = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(_) => Tm::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Tm::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback; the manager marks the
+            // connection broken so the pool discards it.
+            let _ = Tm::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Runs blocking database work on actix's blocking pool, taking the connection there too.
+pub async fn run<T, F>(pool: &Pool, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}
+
+/// Like [`run`], inside one write transaction.
+pub async fn run_tx<T, F>(pool: &Pool, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    run(pool, move |conn| write_tx(conn, f)).await
+}
+
+/// Milliseconds since the Unix epoch, the one time unit stored in the database.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a diesel error is a unique-constraint violation (e.g. a duplicate username).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

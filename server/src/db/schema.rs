@@ -1,0 +1,92 @@
+//! Tables as diesel sees them; both migration sets must produce exactly these (a test checks).
+
+diesel::table! {
+    areas (id) {
+        id -> Text,
+        name -> Text,
+        level -> Text,
+        parent_id -> Nullable<Text>,
+        boundary -> Nullable<Text>,
+        qr_link -> Nullable<Text>,
+        wechat_group -> Nullable<Text>,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    role_assignments (id) {
+        id -> Text,
+        user_id -> Text,
+        role -> Text,
+        area_id -> Text,
+        valid_from_ms -> BigInt,
+        valid_to_ms -> Nullable<BigInt>,
+        assigned_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        family_id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        device_name -> Nullable<Text>,
+        issued_at_ms -> BigInt,
+        expires_at_ms -> BigInt,
+        rotated_at_ms -> Nullable<BigInt>,
+        revoked_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    devices (client_id) {
+        client_id -> Text,
+        user_id -> Text,
+        device_name -> Nullable<Text>,
+        last_mid -> BigInt,
+        first_seen_ms -> BigInt,
+        last_seen_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at_ms -> BigInt,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        target_kind -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(role_assignments -> users (user_id));
+diesel::joinable!(role_assignments -> areas (area_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(devices -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    areas,
+    users,
+    role_assignments,
+    refresh_tokens,
+    devices,
+    audit_log,
+);

@@ -1,0 +1,5 @@
+//! Pure rules of the campaign: validated types and checks, no I/O.
+
+pub mod account;
+pub mod area;
+pub mod geo;

@@ -1,0 +1,20 @@
+//! fangzha (防诈): the server of a township's anti-telecom-fraud campaign.
+//!
+//! Layers, outside in: `api` (HTTP handlers) → `services`/`auth` (use cases) → `db`
+//! (diesel over SQLite or PostgreSQL). `domain` holds pure rules and touches neither actix
+//! nor diesel.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod pwa;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,4 @@
+//! Use cases shared by the HTTP API and the command line, so both validate the same way.
+
+pub mod accounts;
+pub mod areas;

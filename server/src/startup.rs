@@ -1,0 +1,109 @@
+//! Builds the HTTP server from settings: secrets, pool, migrations, routes, middleware.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpServer, middleware, web};
+use anyhow::Context;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::login_guard::LoginGuard;
+use crate::config::{Secrets, Settings};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::{api, db, pwa};
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Resolves secrets, opens the pool, applies migrations and binds the listener
+    /// (`bind` may use port 0; [`Application::port`] tells the one chosen).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let secrets = Secrets::resolve(&settings)?;
+        let url = settings.database_url();
+        let pool_size = settings.db_pool_size;
+        let pool = actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<db::Pool> {
+            let pool = db::connect(&url, pool_size)?;
+            let applied = db::migrate(&mut *pool.get()?)?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "applied database migrations");
+            }
+            Ok(pool)
+        })
+        .await
+        .context("database start-up task failed")??;
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.max_body_bytes;
+        let state = web::Data::new(AppState {
+            pool,
+            jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs),
+            login_guard: LoginGuard::new(settings.login.clone()),
+            metrics: Metrics::new()?,
+            settings: Arc::new(settings),
+        });
+        let server = HttpServer::new(move || {
+            let metrics_state = state.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap_fn(move |req, srv| {
+                    // Route pattern (not the raw path) keeps label cardinality bounded.
+                    let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
+                    let method = req.method().to_string();
+                    let request_id = req.extensions().get::<RequestId>().copied();
+                    let started = Instant::now();
+                    let fut = srv.call(req);
+                    let metrics_state = metrics_state.clone();
+                    async move {
+                        let mut res = fut.await?;
+                        metrics_state.metrics.observe(
+                            &method,
+                            &route,
+                            res.status().as_u16(),
+                            started.elapsed().as_secs_f64(),
+                        );
+                        if let Some(v) =
+                            request_id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                        {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), v);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .wrap(middleware::Compress::default())
+                .wrap(
+                    middleware::DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .configure(|cfg| api::configure(cfg, max_body))
+                .default_service(web::to(pwa::serve))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop (Ctrl-C / SIGTERM: graceful).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,23 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::login_guard::LoginGuard;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::metrics::Metrics;
+
+/// Application state, cloned cheaply into every worker (`web::Data` holds it in an `Arc`).
+pub struct AppState {
+    /// Database pool.
+    pub pool: Pool,
+    /// Settings in force.
+    pub settings: Arc<Settings>,
+    /// Access-token keys.
+    pub jwt: JwtKeys,
+    /// Failed-login counter.
+    pub login_guard: LoginGuard,
+    /// Prometheus registry and instruments.
+    pub metrics: Metrics,
+}

@@ -1,0 +1,9 @@
+//! Black-box tests over HTTP against a real server (SQLite, or PostgreSQL with
+//! `TEST_DATABASE_URL`).
+
+mod admin;
+mod auth;
+mod cli;
+mod health;
+mod helpers;
+mod schema;
