@@ -58,6 +58,18 @@ afterEach(() => {
 });
 
 describe('login', () => {
+  it('reads the server shape: area ids in `areas`, named areas in `area_details`', async () => {
+    const area = user.areas[0];
+    stubFetch(() =>
+      json(200, {
+        ...auth(1),
+        user: { ...user, role_label: '网格员', areas: [area?.id], area_details: [area] },
+      }),
+    );
+    const res = await new Api().login('wangwu', 'secret', 'x');
+    expect(res.user.areas).toEqual([area]);
+  });
+
   it('posts username, password and device_name and returns the session', async () => {
     const calls = stubFetch(() => json(200, auth(1)));
     const res = await new Api().login('wangwu', 'secret', 'Android 14 · Chrome');

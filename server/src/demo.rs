@@ -34,7 +34,13 @@ pub async fn load(pool: &Pool) -> anyhow::Result<()> {
         for (vid, vname, grids) in VILLAGES {
             areas::create(conn, area(vid, vname, "village", Some(TOWNSHIP_ID)), None)?;
             for (i, gname) in GRID_NAMES.iter().take(grids).enumerate() {
-                let mut grid = area(&grid_id(vid, i), gname, "grid", Some(vid));
+                // Grid names repeat across villages; the village prefix keeps lists unambiguous.
+                let mut grid = area(
+                    &grid_id(vid, i),
+                    &format!("{vname}{gname}"),
+                    "grid",
+                    Some(vid),
+                );
                 grid.wechat_group = Some(format!("{vname}{gname}反诈群"));
                 areas::create(conn, grid, None)?;
             }

@@ -126,6 +126,11 @@ function isUser(v: unknown): v is User {
   );
 }
 
+function areaList(v: User): unknown[] {
+  const details = (v as unknown as Record<string, unknown>).area_details;
+  return Array.isArray(details) ? details : v.areas;
+}
+
 /** Checks the shape of a user and fills what the server may leave out. */
 function toUser(v: unknown, status: number): User {
   // GET /api/me answers the user object; accept {"user": {...}} too.
@@ -138,7 +143,9 @@ function toUser(v: unknown, status: number): User {
     username,
     name,
     role: v.role,
-    areas: v.areas.filter(isObject).map((a) => ({
+    // The server sends `areas` as ids (as the admin API takes them) and the same areas with
+    // names in `area_details`; older shapes put the objects in `areas`.
+    areas: areaList(v).filter(isObject).map((a) => ({
       id: String(a.id),
       name: typeof a.name === 'string' ? a.name : String(a.id),
       level: a.level as User['areas'][number]['level'],
