@@ -17,4 +17,5 @@ pub mod pwa;
 pub mod services;
 pub mod startup;
 pub mod state;
+pub mod sync;
 pub mod telemetry;

@@ -13,6 +13,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// Request latency by method and route pattern.
     pub http_seconds: HistogramVec,
+    sync_mutations: IntCounterVec,
+    sync_requests: IntCounterVec,
+    sync_seconds: HistogramVec,
+    sync_pulled_changes: prometheus::IntCounter,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
@@ -34,11 +38,32 @@ impl Metrics {
             ),
             &["method", "route"],
         )?;
+        let sync_mutations = IntCounterVec::new(
+            Opts::new("sync_mutations_total", "Pushed mutations by result"),
+            &["status"],
+        )?;
+        let sync_requests = IntCounterVec::new(
+            Opts::new("sync_requests_total", "Sync requests that succeeded, by kind"),
+            &["kind"],
+        )?;
+        let sync_seconds = HistogramVec::new(
+            HistogramOpts::new("sync_batch_duration_seconds", "Push and pull latency")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["kind"],
+        )?;
+        let sync_pulled_changes = prometheus::IntCounter::new(
+            "sync_pulled_changes_total",
+            "Record changes sent to devices",
+        )?;
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Pool size limit")?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_seconds.clone()))?;
+        registry.register(Box::new(sync_mutations.clone()))?;
+        registry.register(Box::new(sync_requests.clone()))?;
+        registry.register(Box::new(sync_seconds.clone()))?;
+        registry.register(Box::new(sync_pulled_changes.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
@@ -46,6 +71,10 @@ impl Metrics {
             registry,
             http_requests,
             http_seconds,
+            sync_mutations,
+            sync_requests,
+            sync_seconds,
+            sync_pulled_changes,
             pool_connections,
             pool_idle,
             pool_max,
@@ -60,6 +89,22 @@ impl Metrics {
         self.http_seconds
             .with_label_values(&[method, route])
             .observe(seconds);
+    }
+
+    /// Records one applied push batch.
+    pub fn observe_push(&self, results: &[crate::sync::push::MutationResult], seconds: f64) {
+        self.sync_requests.with_label_values(&["push"]).inc();
+        self.sync_seconds.with_label_values(&["push"]).observe(seconds);
+        for r in results {
+            self.sync_mutations.with_label_values(&[r.status]).inc();
+        }
+    }
+
+    /// Records one pull page.
+    pub fn observe_pull(&self, changes: usize, seconds: f64) {
+        self.sync_requests.with_label_values(&["pull"]).inc();
+        self.sync_seconds.with_label_values(&["pull"]).observe(seconds);
+        self.sync_pulled_changes.inc_by(changes as u64);
     }
 
     /// The text exposition, with the pool gauges read now.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod sync;
 pub mod views;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -31,6 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                 .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
                 .service(resource("/auth/logout").route(web::post().to(auth::logout)))
                 .service(resource("/me").route(web::get().to(auth::me)))
+                .service(resource("/sync/push").route(web::post().to(sync::push)))
+                .service(resource("/sync/pull").route(web::post().to(sync::pull)))
+                .service(
+                    resource("/records/{entity}/{id}/history").route(web::get().to(sync::history)),
+                )
                 .service(
                     resource("/admin/areas")
                         .route(web::get().to(admin::list_areas))

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::areas;
+use super::schema::{areas, scope_seqs};
 
 /// One area as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -20,12 +20,20 @@ pub struct AreaRow {
     pub updated_at_ms: i64,
 }
 
-/// Inserts one area.
+/// Inserts one area with its sync sequence (every area is a sync scope).
 pub fn insert(conn: &mut DbConn, row: &AreaRow) -> QueryResult<()> {
-    diesel::insert_into(areas::table)
-        .values(row)
+    diesel::insert_into(areas::table).values(row).execute(conn)?;
+    diesel::insert_into(scope_seqs::table)
+        .values((scope_seqs::scope.eq(&row.id), scope_seqs::seq.eq(0i64)))
         .execute(conn)
         .map(|_| ())
+}
+
+/// (id, parent id) of every area, for scope expansion.
+pub fn tree(conn: &mut DbConn) -> QueryResult<Vec<(String, Option<String>)>> {
+    areas::table
+        .select((areas::id, areas::parent_id))
+        .load(conn)
 }
 
 /// One area by id.

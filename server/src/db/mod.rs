@@ -4,6 +4,8 @@
 
 pub mod areas;
 pub mod audit;
+pub mod devices;
+pub mod records;
 pub mod schema;
 pub mod tokens;
 pub mod users;

@@ -77,6 +77,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scope_seqs (scope) {
+        scope -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    records (id) {
+        id -> Text,
+        entity -> Text,
+        scope -> Text,
+        seq -> BigInt,
+        fields -> Text,
+        hlcs -> Text,
+        delete_hlc -> Nullable<Text>,
+        restore_hlc -> Nullable<Text>,
+        deleted -> Bool,
+        version -> Text,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    record_history (id) {
+        id -> BigInt,
+        record_id -> Text,
+        entity -> Text,
+        scope -> Text,
+        field -> Text,
+        value -> Nullable<Text>,
+        hlc -> Text,
+        won -> Bool,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        mid -> Nullable<BigInt>,
+        at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    rejected_mutations (id) {
+        id -> BigInt,
+        client_id -> Text,
+        user_id -> Text,
+        mid -> BigInt,
+        code -> Text,
+        message -> Text,
+        field -> Nullable<Text>,
+        payload -> Text,
+        at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> areas (area_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -89,4 +144,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     devices,
     audit_log,
+    scope_seqs,
+    records,
+    record_history,
+    rejected_mutations,
 );

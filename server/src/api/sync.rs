@@ -1,0 +1,137 @@
+//! `/api/sync/push`, `/api/sync/pull` and `/api/records/{entity}/{id}/history`.
+
+use std::time::Instant;
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::AuthUser;
+use crate::db::{self, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::sync::entities;
+use crate::sync::pull::{self, PullRequest};
+use crate::sync::push::{self, PushRequest};
+use crate::sync::scopes::{Access, AreaTree};
+
+/// `POST /api/sync/push`.
+pub async fn push(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<PushRequest>,
+) -> ApiResult<HttpResponse> {
+    let started = Instant::now();
+    let req = body.into_inner();
+    let now = now_ms();
+    let mids = push::check_batch(&req, now)?;
+    let st = state.clone();
+    let resp = db::run(&state.pool, move |conn| {
+        push::apply_batch(conn, &user, &req, &mids, &st.clock, now)
+    })
+    .await?;
+    state.metrics.observe_push(&resp.results, started.elapsed().as_secs_f64());
+    Ok(HttpResponse::Ok().json(resp))
+}
+
+/// `POST /api/sync/pull`.
+pub async fn pull(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<PullRequest>,
+) -> ApiResult<HttpResponse> {
+    let started = Instant::now();
+    let req = body.into_inner();
+    let resp = db::run(&state.pool, move |conn| pull::pull(conn, &user, &req, now_ms())).await?;
+    state
+        .metrics
+        .observe_pull(resp.changes.len(), started.elapsed().as_secs_f64());
+    Ok(HttpResponse::Ok().json(resp))
+}
+
+/// One entry of a record's history.
+#[derive(Serialize)]
+struct HistoryEntry {
+    field: String,
+    value: Value,
+    hlc: String,
+    /// Became current when it arrived.
+    won: bool,
+    /// Was current once and has since been replaced by a newer value.
+    superseded: bool,
+    user_id: Option<String>,
+    user_name: Option<String>,
+    client_id: Option<String>,
+    at_ms: i64,
+}
+
+/// `GET /api/records/{entity}/{id}/history`: every value that arrived, winners and losers,
+/// for users who may see the record; others get 404.
+pub async fn history(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (entity_name, id) = path.into_inner();
+    let entity = entities::entity(&entity_name)
+        .filter(|e| e.visible_to(user.role))
+        .ok_or_else(|| ApiError::not_found("记录不存在"))?;
+    let full = entities::sees_full_values(user.role);
+    let record_id = id.clone();
+    let (rows, names) = db::run(&state.pool, move |conn| {
+        let record = db::records::get(conn, &id)?.filter(|r| r.entity == entity.name);
+        let tree = AreaTree::load(conn)?;
+        let access = Access::load(conn, &user.id, user.role, &tree)?;
+        let Some(record) = record.filter(|r| access.current().contains(&r.scope)) else {
+            return Err(ApiError::not_found("记录不存在"));
+        };
+        let rows = db::records::history(conn, &record.id)?;
+        let mut names = std::collections::HashMap::new();
+        for uid in rows.iter().filter_map(|r| r.user_id.clone()) {
+            if !names.contains_key(&uid)
+                && let Some(u) = db::users::get(conn, &uid)?
+            {
+                names.insert(uid, u.name);
+            }
+        }
+        Ok((rows, names))
+    })
+    .await?;
+    let entries: Vec<HistoryEntry> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut value: Value = r
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or(Value::Null);
+            if !full
+                && let (Some(kind), Some(s)) = (entity.field(&r.field), value.as_str())
+                && entities::is_sensitive(kind)
+            {
+                value = Value::String(entities::mask(kind, s));
+            }
+            let superseded = r.won
+                && rows[i + 1..]
+                    .iter()
+                    .any(|later| later.won && later.field == r.field && later.hlc > r.hlc);
+            HistoryEntry {
+                field: r.field.clone(),
+                value,
+                hlc: r.hlc.clone(),
+                won: r.won,
+                superseded,
+                user_name: r.user_id.as_ref().and_then(|u| names.get(u).cloned()),
+                user_id: r.user_id.clone(),
+                client_id: r.client_id.clone(),
+                at_ms: r.at_ms,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "entity": entity.name,
+        "id": record_id,
+        "entries": entries,
+    })))
+}

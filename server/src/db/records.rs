@@ -1,0 +1,206 @@
+//! Synced records, their per-scope sequences, change history and rejected mutations.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::{record_history, records, rejected_mutations, scope_seqs};
+
+/// A record's stored state.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = records, treat_none_as_null = true)]
+pub struct RecordRow {
+    pub id: String,
+    pub entity: String,
+    pub scope: String,
+    pub seq: i64,
+    /// JSON object of current values.
+    pub fields: String,
+    /// JSON object of each field's HLC.
+    pub hlcs: String,
+    pub delete_hlc: Option<String>,
+    pub restore_hlc: Option<String>,
+    pub deleted: bool,
+    /// Greatest HLC in the record, for checksums.
+    pub version: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A value that arrived for a record.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = record_history)]
+pub struct NewHistory {
+    pub record_id: String,
+    pub entity: String,
+    pub scope: String,
+    pub field: String,
+    pub value: Option<String>,
+    pub hlc: String,
+    pub won: bool,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub mid: Option<i64>,
+    pub at_ms: i64,
+}
+
+/// A stored history entry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = record_history)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub record_id: String,
+    pub entity: String,
+    pub scope: String,
+    pub field: String,
+    pub value: Option<String>,
+    pub hlc: String,
+    pub won: bool,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub mid: Option<i64>,
+    pub at_ms: i64,
+}
+
+/// A refused mutation kept for review.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = rejected_mutations)]
+pub struct NewRejected {
+    pub client_id: String,
+    pub user_id: String,
+    pub mid: i64,
+    pub code: String,
+    pub message: String,
+    pub field: Option<String>,
+    pub payload: String,
+    pub at_ms: i64,
+}
+
+/// One record by id.
+pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<RecordRow>> {
+    records::table
+        .find(id)
+        .select(RecordRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Writes a record, inserting it when `exists` is false.
+pub fn save(conn: &mut DbConn, row: &RecordRow, exists: bool) -> QueryResult<()> {
+    if exists {
+        diesel::update(records::table.find(&row.id))
+            .set(row)
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(records::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records of a scope changed after `after`, in seq order, at most `limit`.
+pub fn changed_since(
+    conn: &mut DbConn,
+    scope: &str,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .filter(records::scope.eq(scope))
+        .filter(records::seq.gt(after))
+        .order(records::seq.asc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)
+}
+
+/// (id, entity, version) of every live record of a scope, for its checksum.
+pub fn live_versions(conn: &mut DbConn, scope: &str) -> QueryResult<Vec<(String, String, String)>> {
+    records::table
+        .filter(records::scope.eq(scope))
+        .filter(records::deleted.eq(false))
+        .select((records::id, records::entity, records::version))
+        .load(conn)
+}
+
+/// Appends history entries.
+pub fn add_history(conn: &mut DbConn, rows: &[NewHistory]) -> QueryResult<()> {
+    // Multi-row inserts do not compile through the multi-backend type, so each backend gets
+    // its own statement; chunked because SQLite limits bound parameters per statement.
+    for chunk in rows.chunks(200) {
+        let query = diesel::insert_into(record_history::table).values(chunk);
+        match conn {
+            DbConn::Sqlite(c) => query.execute(c)?,
+            DbConn::Pg(c) => query.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// A record's history, oldest first.
+pub fn history(conn: &mut DbConn, record_id: &str) -> QueryResult<Vec<HistoryRow>> {
+    record_history::table
+        .filter(record_history::record_id.eq(record_id))
+        .order(record_history::id.asc())
+        .select(HistoryRow::as_select())
+        .load(conn)
+}
+
+/// Keeps a refused mutation.
+pub fn add_rejected(conn: &mut DbConn, row: &NewRejected) -> QueryResult<()> {
+    diesel::insert_into(rejected_mutations::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Current sequence of a scope (0 when it has none).
+pub fn scope_seq(conn: &mut DbConn, scope: &str) -> QueryResult<i64> {
+    Ok(scope_seqs::table
+        .find(scope)
+        .select(scope_seqs::seq)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Hands out sequence numbers inside one write transaction. The first number of a scope
+/// comes from `UPDATE … SET seq = seq + 1`, which takes the row lock until commit (so a
+/// concurrent writer to the same scope waits and gets later numbers); the rest are counted
+/// in memory and written back by [`SeqAllocator::finish`].
+#[derive(Default)]
+pub struct SeqAllocator {
+    next: HashMap<String, (i64, bool)>,
+}
+
+impl SeqAllocator {
+    /// The next seq of `scope`.
+    pub fn next(&mut self, conn: &mut DbConn, scope: &str) -> QueryResult<i64> {
+        if let Some((seq, dirty)) = self.next.get_mut(scope) {
+            *seq += 1;
+            *dirty = true;
+            return Ok(*seq);
+        }
+        let updated = diesel::update(scope_seqs::table.find(scope))
+            .set(scope_seqs::seq.eq(scope_seqs::seq + 1))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(diesel::result::Error::NotFound);
+        }
+        let seq = scope_seq(conn, scope)?;
+        self.next.insert(scope.to_owned(), (seq, false));
+        Ok(seq)
+    }
+
+    /// Stores the last number handed out for each scope.
+    pub fn finish(self, conn: &mut DbConn) -> QueryResult<()> {
+        for (scope, (seq, dirty)) in self.next {
+            if dirty {
+                diesel::update(scope_seqs::table.find(&scope))
+                    .set(scope_seqs::seq.eq(seq))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! `POST /api/sync/pull`: changes of the user's scopes after their cursors, in seq order.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::entities::{self, Entity};
+use super::push::{check_client_id, check_schema};
+use super::scopes::{Access, AreaTree};
+use crate::auth::AuthUser;
+use crate::db::records::{self, RecordRow};
+use crate::db::{self, DbConn, devices};
+use crate::domain::account::Role;
+use crate::error::ApiResult;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 2000;
+/// Largest page the server sends, whatever the client asks (SYNC.md: at least 1000).
+pub const MAX_LIMIT: usize = 5000;
+
+/// The pull body.
+#[derive(Debug, Deserialize)]
+pub struct PullRequest {
+    /// The device.
+    pub client_id: String,
+    /// Protocol version.
+    pub schema: u32,
+    /// Last seq seen per scope; missing scopes start at 0.
+    #[serde(default)]
+    pub cursors: BTreeMap<String, i64>,
+    /// Page size hint.
+    pub limit: Option<u64>,
+}
+
+/// The pull answer.
+#[derive(Debug, Serialize)]
+pub struct PullResponse {
+    /// Scopes the user holds now.
+    pub scopes: Vec<String>,
+    /// Scopes in the request the user no longer holds: drop their records.
+    pub removed_scopes: Vec<String>,
+    /// Records changed, each as its whole current state.
+    pub changes: Vec<Change>,
+    /// New cursor of every held scope.
+    pub cursors: BTreeMap<String, i64>,
+    /// Pull again when true.
+    pub has_more: bool,
+    /// Server wall clock.
+    pub server_time_ms: i64,
+    /// For each scope caught up by this page: what the client's copy should add up to.
+    pub checksums: BTreeMap<String, Checksum>,
+}
+
+/// One record's current state.
+#[derive(Debug, Serialize)]
+pub struct Change {
+    pub scope: String,
+    pub seq: i64,
+    pub entity: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Map<String, Value>>,
+    pub hlc: Map<String, Value>,
+    pub deleted: bool,
+    /// The greatest HLC in the record (its version, used by the checksum).
+    pub version: String,
+}
+
+/// Count and digest of a scope's live records as the user sees them: the XOR over records
+/// of the first 8 bytes of SHA-256(`id` + `@` + `version`), in hex. A client computes the
+/// same over its copy; a difference means divergence and calls for a pull from 0.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Checksum {
+    pub count: u64,
+    pub xor: String,
+}
+
+/// The checksum contribution of one record.
+pub fn record_digest(id: &str, version: &str) -> u64 {
+    let d = Sha256::digest(format!("{id}@{version}").as_bytes());
+    u64::from_be_bytes(d[..8].try_into().unwrap_or_default())
+}
+
+/// Reads one page for the user.
+pub fn pull(conn: &mut DbConn, user: &AuthUser, req: &PullRequest, now_ms: i64) -> ApiResult<PullResponse> {
+    check_client_id(&req.client_id)?;
+    check_schema(req.schema)?;
+    db::write_tx(conn, |conn| devices::claim(conn, &req.client_id, &user.id, now_ms))?;
+    let tree = AreaTree::load(conn)?;
+    let access = Access::load(conn, &user.id, user.role, &tree)?;
+    let held = access.current();
+    let removed_scopes: Vec<String> = req.cursors.keys().filter(|s| !held.contains(*s)).cloned().collect();
+    let limit = req.limit.map_or(DEFAULT_LIMIT, |l| (l as usize).clamp(1, MAX_LIMIT));
+    let full_values = entities::sees_full_values(user.role);
+
+    let mut changes = Vec::new();
+    let mut cursors = BTreeMap::new();
+    let mut caught_up = Vec::new();
+    let mut has_more = false;
+    for scope in held {
+        let start = req.cursors.get(scope).copied().unwrap_or(0).max(0);
+        let room = limit.saturating_sub(changes.len());
+        if room == 0 {
+            has_more = true;
+            cursors.insert(scope.clone(), start);
+            continue;
+        }
+        let rows = records::changed_since(conn, scope, start, room as i64 + 1)?;
+        let more = rows.len() > room;
+        let mut cursor = start;
+        for row in rows.into_iter().take(room) {
+            cursor = row.seq;
+            let Some(entity) = entities::entity(&row.entity).filter(|e| e.visible_to(user.role)) else {
+                continue;
+            };
+            if row.deleted && start == 0 {
+                continue;
+            }
+            changes.push(change(row, entity, full_values));
+        }
+        cursors.insert(scope.clone(), cursor);
+        if more {
+            has_more = true;
+        } else {
+            caught_up.push(scope.clone());
+        }
+    }
+    let mut checksums = BTreeMap::new();
+    for scope in caught_up {
+        let sum = checksum(conn, &scope, user.role)?;
+        checksums.insert(scope, sum);
+    }
+    Ok(PullResponse {
+        scopes: held.iter().cloned().collect(),
+        removed_scopes,
+        changes,
+        cursors,
+        has_more,
+        server_time_ms: now_ms,
+        checksums,
+    })
+}
+
+fn change(row: RecordRow, entity: &Entity, full_values: bool) -> Change {
+    let hlc: Map<String, Value> = serde_json::from_str(&row.hlcs).unwrap_or_default();
+    let fields = (!row.deleted).then(|| {
+        let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+        if !full_values {
+            for (name, value) in fields.iter_mut() {
+                if let (Some(kind), Some(s)) = (entity.field(name), value.as_str())
+                    && entities::is_sensitive(kind)
+                {
+                    *value = Value::String(entities::mask(kind, s));
+                }
+            }
+        }
+        fields
+    });
+    Change {
+        scope: row.scope,
+        seq: row.seq,
+        entity: row.entity,
+        id: row.id,
+        fields,
+        hlc,
+        deleted: row.deleted,
+        version: row.version,
+    }
+}
+
+/// The checksum of a scope's live records visible to `role`.
+pub fn checksum(conn: &mut DbConn, scope: &str, role: Role) -> ApiResult<Checksum> {
+    let mut count = 0;
+    let mut xor = 0u64;
+    for (id, entity, version) in records::live_versions(conn, scope)? {
+        if entities::entity(&entity).is_some_and(|e| e.visible_to(role)) {
+            count += 1;
+            xor ^= record_digest(&id, &version);
+        }
+    }
+    Ok(Checksum { count, xor: format!("{xor:016x}") })
+}
