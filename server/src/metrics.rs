@@ -43,12 +43,18 @@ impl Metrics {
             &["status"],
         )?;
         let sync_requests = IntCounterVec::new(
-            Opts::new("sync_requests_total", "Sync requests that succeeded, by kind"),
+            Opts::new(
+                "sync_requests_total",
+                "Sync requests that succeeded, by kind",
+            ),
             &["kind"],
         )?;
         let sync_seconds = HistogramVec::new(
-            HistogramOpts::new("sync_batch_duration_seconds", "Push and pull latency")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new("sync_batch_duration_seconds", "Push and pull latency").buckets(
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
             &["kind"],
         )?;
         let sync_pulled_changes = prometheus::IntCounter::new(
@@ -94,7 +100,9 @@ impl Metrics {
     /// Records one applied push batch.
     pub fn observe_push(&self, results: &[crate::sync::push::MutationResult], seconds: f64) {
         self.sync_requests.with_label_values(&["push"]).inc();
-        self.sync_seconds.with_label_values(&["push"]).observe(seconds);
+        self.sync_seconds
+            .with_label_values(&["push"])
+            .observe(seconds);
         for r in results {
             self.sync_mutations.with_label_values(&[r.status]).inc();
         }
@@ -103,7 +111,9 @@ impl Metrics {
     /// Records one pull page.
     pub fn observe_pull(&self, changes: usize, seconds: f64) {
         self.sync_requests.with_label_values(&["pull"]).inc();
-        self.sync_seconds.with_label_values(&["pull"]).observe(seconds);
+        self.sync_seconds
+            .with_label_values(&["pull"])
+            .observe(seconds);
         self.sync_pulled_changes.inc_by(changes as u64);
     }
 

@@ -145,6 +145,30 @@ async fn migrate_is_idempotent_and_demo_loads_once() {
     assert_eq!(body["user"]["role"], "police");
     assert_eq!(body["user"]["areas"].as_array().unwrap().len(), 4);
 
+    // The demo's records are real synced records: police pull the rental side, unmasked.
+    let token = body["access_token"].as_str().unwrap();
+    let page: serde_json::Value = app
+        .post(
+            "/api/sync/pull",
+            &json!({"client_id": uuid::Uuid::now_v7().to_string(), "schema": 1, "limit": 5000}),
+            Some(token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes = page["changes"].as_array().unwrap();
+    assert!(changes.len() > 100, "{}", changes.len());
+    assert!(
+        changes
+            .iter()
+            .all(|c| ["rental", "tenant", "inspection"].contains(&c["entity"].as_str().unwrap()))
+    );
+    let tenant = changes.iter().find(|c| c["entity"] == "tenant").unwrap();
+    let id_number = tenant["fields"]["id_number"].as_str().unwrap();
+    assert_eq!(id_number.len(), 18);
+    assert!(!id_number.contains('*'));
+
     let again = fangzha(&app, &["demo"], None);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("already loaded"));

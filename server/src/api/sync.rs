@@ -30,7 +30,9 @@ pub async fn push(
         push::apply_batch(conn, &user, &req, &mids, &st.clock, now)
     })
     .await?;
-    state.metrics.observe_push(&resp.results, started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .observe_push(&resp.results, started.elapsed().as_secs_f64());
     Ok(HttpResponse::Ok().json(resp))
 }
 
@@ -42,7 +44,10 @@ pub async fn pull(
 ) -> ApiResult<HttpResponse> {
     let started = Instant::now();
     let req = body.into_inner();
-    let resp = db::run(&state.pool, move |conn| pull::pull(conn, &user, &req, now_ms())).await?;
+    let resp = db::run(&state.pool, move |conn| {
+        pull::pull(conn, &user, &req, now_ms())
+    })
+    .await?;
     state
         .metrics
         .observe_pull(resp.changes.len(), started.elapsed().as_secs_f64());

@@ -22,7 +22,9 @@ pub struct AreaRow {
 
 /// Inserts one area with its sync sequence (every area is a sync scope).
 pub fn insert(conn: &mut DbConn, row: &AreaRow) -> QueryResult<()> {
-    diesel::insert_into(areas::table).values(row).execute(conn)?;
+    diesel::insert_into(areas::table)
+        .values(row)
+        .execute(conn)?;
     diesel::insert_into(scope_seqs::table)
         .values((scope_seqs::scope.eq(&row.id), scope_seqs::seq.eq(0i64)))
         .execute(conn)

@@ -37,9 +37,17 @@ pub fn claim(conn: &mut DbConn, client_id: &str, user_id: &str, now_ms: i64) -> 
 }
 
 /// Stores the last applied mid after a batch.
-pub fn set_last_mid(conn: &mut DbConn, client_id: &str, last_mid: i64, now_ms: i64) -> QueryResult<()> {
+pub fn set_last_mid(
+    conn: &mut DbConn,
+    client_id: &str,
+    last_mid: i64,
+    now_ms: i64,
+) -> QueryResult<()> {
     diesel::update(devices::table.find(client_id))
-        .set((devices::last_mid.eq(last_mid), devices::last_seen_ms.eq(now_ms)))
+        .set((
+            devices::last_mid.eq(last_mid),
+            devices::last_seen_ms.eq(now_ms),
+        ))
         .execute(conn)
         .map(|_| ())
 }

@@ -93,7 +93,9 @@ pub fn save(conn: &mut DbConn, row: &RecordRow, exists: bool) -> QueryResult<()>
             .set(row)
             .execute(conn)?;
     } else {
-        diesel::insert_into(records::table).values(row).execute(conn)?;
+        diesel::insert_into(records::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -11,7 +11,11 @@ pub fn check_id_number(s: &str, today: (i32, u32, u32)) -> Result<(), &'static s
     }
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
     let (year, month, day) = (num(6..10) as i32, num(10..12), num(12..14));
-    if !(1900..=2100).contains(&year) || !(1..=12).contains(&month) || day == 0 || day > days_in(year, month) {
+    if !(1900..=2100).contains(&year)
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in(year, month)
+    {
         return Err("身份证号中的出生日期不存在");
     }
     if (year, month, day) > today {
@@ -52,7 +56,11 @@ fn days_in(year: i32, month: u32) -> u32 {
 /// Mainland mobile numbers: `^1[3-9]\d{9}$`.
 pub fn check_phone(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
-    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit) {
+    if b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
+    {
         Ok(())
     } else {
         Err("手机号必须是 11 位数字，以 13–19 开头")
@@ -110,15 +118,24 @@ mod tests {
     fn id_numbers() {
         // A well-known valid example (GB 11643 appendix style).
         assert_eq!(check_id_number("11010519491231002X", TODAY), Ok(()));
-        assert_eq!(check_id_number("110105194912310021", TODAY).unwrap_err(), "身份证号校验位不正确，请核对");
+        assert_eq!(
+            check_id_number("110105194912310021", TODAY).unwrap_err(),
+            "身份证号校验位不正确，请核对"
+        );
         assert!(check_id_number("11010519491231002", TODAY).is_err());
         assert!(check_id_number("11010519491231002x", TODAY).is_err());
         let feb30 = format!("43122419900230001{}", id_check_char("43122419900230001"));
-        assert_eq!(check_id_number(&feb30, TODAY).unwrap_err(), "身份证号中的出生日期不存在");
+        assert_eq!(
+            check_id_number(&feb30, TODAY).unwrap_err(),
+            "身份证号中的出生日期不存在"
+        );
         let leap = format!("43122420000229001{}", id_check_char("43122420000229001"));
         assert_eq!(check_id_number(&leap, TODAY), Ok(()));
         let future = format!("43122420270101001{}", id_check_char("43122420270101001"));
-        assert_eq!(check_id_number(&future, TODAY).unwrap_err(), "身份证号中的出生日期晚于今天");
+        assert_eq!(
+            check_id_number(&future, TODAY).unwrap_err(),
+            "身份证号中的出生日期晚于今天"
+        );
     }
 
     #[test]

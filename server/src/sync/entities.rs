@@ -51,7 +51,14 @@ pub struct Entity {
     pub rental_side: bool,
 }
 
-const ID_TYPES: &[&str] = &["resident_id", "passport", "hk_macau_permit", "taiwan_permit", "foreign_permit", "other"];
+const ID_TYPES: &[&str] = &[
+    "resident_id",
+    "passport",
+    "hk_macau_permit",
+    "taiwan_permit",
+    "foreign_permit",
+    "other",
+];
 /// Inspection indicator codes (DOMAIN.md).
 pub const INDICATORS: &[&str] = &[
     "A1", "A2", "A3", "A4", "A5", "A6", "A7", "B1", "B2", "C1", "C2", "C3", "C4", "C5", "D1", "D2",
@@ -69,7 +76,10 @@ pub static ENTITIES: &[Entity] = &[
             ("address", Kind::Text),
             ("lat", LAT),
             ("lng", LNG),
-            ("kind", Kind::Enum(&["registered", "resident", "rental", "vacant"])),
+            (
+                "kind",
+                Kind::Enum(&["registered", "resident", "rental", "vacant"]),
+            ),
             ("head_name", Kind::Text),
             ("group_name", Kind::Text),
             ("leaflet_delivered", Kind::Bool),
@@ -91,7 +101,10 @@ pub static ENTITIES: &[Entity] = &[
             ("has_smartphone", Kind::Bool),
             ("jzz_registered", Kind::Bool),
             ("jzz_registered_on", Kind::Date),
-            ("jzz_verified_by", Kind::Enum(&["self_report", "seen_on_phone", "police_list"])),
+            (
+                "jzz_verified_by",
+                Kind::Enum(&["self_report", "seen_on_phone", "police_list"]),
+            ),
             ("covered_by", Kind::Ref("member")),
             ("wechat_group_joined", Kind::Bool),
             ("national_app_installed", Kind::Bool),
@@ -142,7 +155,10 @@ pub static ENTITIES: &[Entity] = &[
             ("workplace", Kind::Text),
             ("primary_lessee", Kind::Bool),
             ("residence_permit", Kind::Bool),
-            ("id_checked_by", Kind::Enum(&["card_reader", "seen_card", "verbal", "none"])),
+            (
+                "id_checked_by",
+                Kind::Enum(&["card_reader", "seen_card", "verbal", "none"]),
+            ),
             ("notes", Kind::Text),
             ("photos", Kind::Photos),
         ],
@@ -153,7 +169,10 @@ pub static ENTITIES: &[Entity] = &[
         fields: &[
             ("target_entity", Kind::Enum(&["household", "rental"])),
             ("target_id", Kind::Uuid),
-            ("kind", Kind::Enum(&["door_to_door", "follow_up", "school_leaflet", "sweep"])),
+            (
+                "kind",
+                Kind::Enum(&["door_to_door", "follow_up", "school_leaflet", "sweep"]),
+            ),
             ("outcome", Kind::Enum(&["met", "nobody_home", "refused"])),
             ("visited_at", Kind::Time),
             ("visitors", Kind::Text),
@@ -184,8 +203,15 @@ pub static ENTITIES: &[Entity] = &[
             (
                 "kind",
                 Kind::Enum(&[
-                    "banner", "slogan", "red_paper_slogan", "vehicle_run", "broadcast",
-                    "display_screen", "meeting", "training", "school_leaflet",
+                    "banner",
+                    "slogan",
+                    "red_paper_slogan",
+                    "vehicle_run",
+                    "broadcast",
+                    "display_screen",
+                    "meeting",
+                    "training",
+                    "school_leaflet",
                 ]),
             ),
             ("count", Kind::Count),
@@ -199,18 +225,33 @@ pub static ENTITIES: &[Entity] = &[
         name: "flag",
         rental_side: true,
         fields: &[
-            ("subject_entity", Kind::Enum(&["household", "rental", "tenant", "member"])),
+            (
+                "subject_entity",
+                Kind::Enum(&["household", "rental", "tenant", "member"]),
+            ),
             ("subject_id", Kind::Uuid),
             (
                 "kind",
-                Kind::Enum(&["unregistered_household", "not_visited", "fraud_risk", "duplicate_tenant", "outside_grid"]),
+                Kind::Enum(&[
+                    "unregistered_household",
+                    "not_visited",
+                    "fraud_risk",
+                    "duplicate_tenant",
+                    "outside_grid",
+                ]),
             ),
             ("level", Kind::Enum(&["red", "yellow", "green", "info"])),
             ("score", Kind::Count),
             ("reasons", Kind::List),
-            ("status", Kind::Enum(&["unregistered", "partial", "registered", "exempt"])),
+            (
+                "status",
+                Kind::Enum(&["unregistered", "partial", "registered", "exempt"]),
+            ),
             ("active", Kind::Bool),
-            ("state", Kind::Enum(&["new", "in_review", "cleared", "confirmed", "referred"])),
+            (
+                "state",
+                Kind::Enum(&["new", "in_review", "cleared", "confirmed", "referred"]),
+            ),
             ("review_note", Kind::Text),
             ("rule_version", Kind::Text),
             ("photos", Kind::Photos),
@@ -219,7 +260,11 @@ pub static ENTITIES: &[Entity] = &[
     Entity {
         name: "area",
         rental_side: false,
-        fields: &[("name", Kind::Text), ("level", Kind::Text), ("parent_id", Kind::Text)],
+        fields: &[
+            ("name", Kind::Text),
+            ("level", Kind::Text),
+            ("parent_id", Kind::Text),
+        ],
     },
 ];
 
@@ -231,7 +276,10 @@ pub fn entity(name: &str) -> Option<&'static Entity> {
 impl Entity {
     /// The kind of a field, if the entity has it.
     pub fn field(&self, name: &str) -> Option<Kind> {
-        self.fields.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
     }
 
     /// Whether `role` may see records of this entity at all.
@@ -313,12 +361,17 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
         Kind::Time => match value {
             Value::Number(n) if n.as_u64().is_some() => Ok(()),
             Value::String(s) if is_iso_time(s) => Ok(()),
-            Value::String(_) => invalid_value("时间格式应为带时区的 ISO 8601，如 2021-05-18T09:30:00+08:00"),
+            Value::String(_) => {
+                invalid_value("时间格式应为带时区的 ISO 8601，如 2021-05-18T09:30:00+08:00")
+            }
             _ => invalid_type("时间（ISO 8601 文字或毫秒数）"),
         },
         Kind::Enum(options) => match value.as_str() {
             Some(s) if options.contains(&s) => Ok(()),
-            Some(_) => Err(("invalid_value", format!("取值必须是以下之一：{}", options.join("、")))),
+            Some(_) => Err((
+                "invalid_value",
+                format!("取值必须是以下之一：{}", options.join("、")),
+            )),
             None => invalid_type("文字"),
         },
         Kind::Codes(options) => {
@@ -328,8 +381,12 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
             let mut seen = Vec::new();
             for item in items {
                 match item.as_str() {
-                    Some(code) if options.contains(&code) && !seen.contains(&code) => seen.push(code),
-                    Some(code) if seen.contains(&code) => return Err(("invalid_value", format!("代码重复：{code}"))),
+                    Some(code) if options.contains(&code) && !seen.contains(&code) => {
+                        seen.push(code)
+                    }
+                    Some(code) if seen.contains(&code) => {
+                        return Err(("invalid_value", format!("代码重复：{code}")));
+                    }
                     Some(code) => return Err(("invalid_value", format!("未知代码：{code}"))),
                     None => return invalid_type("代码数组"),
                 }
@@ -338,9 +395,12 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
         }
         Kind::IdNumber => match value.as_str() {
             Some(s) if matches!(id_type, None | Some("resident_id")) => {
-                identity::check_id_number(s, identity::today_china()).map_err(|m| ("invalid_value", m.to_owned()))
+                identity::check_id_number(s, identity::today_china())
+                    .map_err(|m| ("invalid_value", m.to_owned()))
             }
-            Some(s) if s.trim().is_empty() || s.chars().count() > 40 => invalid_value("证件号码长度不正确"),
+            Some(s) if s.trim().is_empty() || s.chars().count() > 40 => {
+                invalid_value("证件号码长度不正确")
+            }
             Some(_) => Ok(()),
             None => invalid_type("文字"),
         },
@@ -357,10 +417,18 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
             let ok = value.as_array().is_some_and(|items| {
                 items.len() <= 50
                     && items.iter().all(|i| {
-                        i.as_str().is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                        i.as_str().is_some_and(|s| {
+                            s.len() == 64
+                                && s.bytes()
+                                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                        })
                     })
             });
-            if ok { Ok(()) } else { invalid_value("照片应为 SHA-256 小写十六进制摘要的数组（最多 50 张）") }
+            if ok {
+                Ok(())
+            } else {
+                invalid_value("照片应为 SHA-256 小写十六进制摘要的数组（最多 50 张）")
+            }
         }
         Kind::List => match value {
             Value::Array(items) if items.iter().all(Value::is_object) => Ok(()),
@@ -379,8 +447,22 @@ pub fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
     let m: u32 = s[5..7].parse().ok()?;
     let d: u32 = s[8..10].parse().ok()?;
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    ((1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize] && (1900..=2200).contains(&y)).then_some((y, m, d))
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    ((1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize] && (1900..=2200).contains(&y))
+        .then_some((y, m, d))
 }
 
 /// `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`.
@@ -394,19 +476,25 @@ fn is_iso_time(s: &str) -> bool {
     };
     let (clock, zone) = if let Some(c) = rest.strip_suffix('Z') {
         (c, "Z")
-    } else if rest.len() > 6 && (rest.as_bytes()[rest.len() - 6] == b'+' || rest.as_bytes()[rest.len() - 6] == b'-') {
+    } else if rest.len() > 6
+        && (rest.as_bytes()[rest.len() - 6] == b'+' || rest.as_bytes()[rest.len() - 6] == b'-')
+    {
         rest.split_at(rest.len() - 6)
     } else {
         return false;
     };
     let hm_ok = |t: &str, max: u32| t.len() == 2 && t.parse::<u32>().is_ok_and(|v| v <= max);
-    let zone_ok = zone == "Z" || (hm_ok(&zone[1..3], 14) && &zone[3..4] == ":" && hm_ok(&zone[4..6], 59));
+    let zone_ok =
+        zone == "Z" || (hm_ok(&zone[1..3], 14) && &zone[3..4] == ":" && hm_ok(&zone[4..6], 59));
     let mut parts = clock.split(':');
     let h = parts.next().is_some_and(|p| hm_ok(p, 23));
     let m = parts.next().is_some_and(|p| hm_ok(p, 59));
     let sec = parts.next().is_none_or(|p| {
         let (whole, frac) = p.split_once('.').unwrap_or((p, "0"));
-        hm_ok(whole, 60) && !frac.is_empty() && frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit())
+        hm_ok(whole, 60)
+            && !frac.is_empty()
+            && frac.len() <= 9
+            && frac.bytes().all(|b| b.is_ascii_digit())
     });
     h && m && sec && parts.next().is_none() && zone_ok
 }
@@ -420,12 +508,74 @@ mod tests {
     fn every_sync_md_field_exists() {
         for (entity_name, fields) in [
             ("household", &["address", "lat", "lng", "kind", "notes"][..]),
-            ("member", &["household_id", "name", "id_number", "phone", "has_smartphone", "jzz_registered", "covered_by"]),
-            ("rental", &["address", "landlord_name", "landlord_phone", "rooms", "rent_mode", "payment", "written_contract", "occupants_observed"]),
-            ("tenant", &["rental_id", "name", "id_number", "phone", "move_in", "move_out", "occupation"]),
-            ("visit", &["target_entity", "target_id", "kind", "outcome", "visited_at", "leaflets"]),
-            ("inspection", &["rental_id", "indicators", "occupants_observed", "notes"]),
-            ("flag", &["subject_entity", "subject_id", "kind", "level", "score", "reasons", "status", "active", "state", "review_note", "rule_version"]),
+            (
+                "member",
+                &[
+                    "household_id",
+                    "name",
+                    "id_number",
+                    "phone",
+                    "has_smartphone",
+                    "jzz_registered",
+                    "covered_by",
+                ],
+            ),
+            (
+                "rental",
+                &[
+                    "address",
+                    "landlord_name",
+                    "landlord_phone",
+                    "rooms",
+                    "rent_mode",
+                    "payment",
+                    "written_contract",
+                    "occupants_observed",
+                ],
+            ),
+            (
+                "tenant",
+                &[
+                    "rental_id",
+                    "name",
+                    "id_number",
+                    "phone",
+                    "move_in",
+                    "move_out",
+                    "occupation",
+                ],
+            ),
+            (
+                "visit",
+                &[
+                    "target_entity",
+                    "target_id",
+                    "kind",
+                    "outcome",
+                    "visited_at",
+                    "leaflets",
+                ],
+            ),
+            (
+                "inspection",
+                &["rental_id", "indicators", "occupants_observed", "notes"],
+            ),
+            (
+                "flag",
+                &[
+                    "subject_entity",
+                    "subject_id",
+                    "kind",
+                    "level",
+                    "score",
+                    "reasons",
+                    "status",
+                    "active",
+                    "state",
+                    "review_note",
+                    "rule_version",
+                ],
+            ),
         ] {
             let e = entity(entity_name).unwrap();
             for f in fields {
@@ -450,13 +600,25 @@ mod tests {
         assert!(ok(Kind::Time, json!("2021-05-18T09:30:00+08:00")));
         assert!(ok(Kind::Time, json!("2021-05-18T01:30:00.123Z")));
         assert!(ok(Kind::Time, json!(1_621_301_400_000u64)));
-        assert_eq!(code(Kind::Time, json!("2021-05-18T09:30:00")), "invalid_value");
+        assert_eq!(
+            code(Kind::Time, json!("2021-05-18T09:30:00")),
+            "invalid_value"
+        );
         assert_eq!(code(Kind::Enum(&["a"]), json!("b")), "invalid_value");
         assert!(ok(Kind::Codes(INDICATORS), json!(["A1", "C2"])));
-        assert_eq!(code(Kind::Codes(INDICATORS), json!(["A1", "A1"])), "invalid_value");
-        assert_eq!(code(Kind::Codes(INDICATORS), json!(["Z9"])), "invalid_value");
+        assert_eq!(
+            code(Kind::Codes(INDICATORS), json!(["A1", "A1"])),
+            "invalid_value"
+        );
+        assert_eq!(
+            code(Kind::Codes(INDICATORS), json!(["Z9"])),
+            "invalid_value"
+        );
         assert_eq!(code(Kind::Phone, json!("1381234567")), "invalid_value");
-        assert_eq!(code(Kind::IdNumber, json!("110105194912310021")), "invalid_value");
+        assert_eq!(
+            code(Kind::IdNumber, json!("110105194912310021")),
+            "invalid_value"
+        );
         assert!(check_value(Kind::IdNumber, &json!("E12345678"), Some("passport")).is_ok());
         assert!(ok(Kind::Photos, json!(["a".repeat(64)])));
         assert_eq!(code(Kind::Photos, json!(["A".repeat(64)])), "invalid_value");

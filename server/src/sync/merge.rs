@@ -74,8 +74,12 @@ impl RecordState {
                 .iter()
                 .filter_map(|(name, value)| self.put_field(name, value, hlc))
                 .collect(),
-            Op::Delete => register(&mut self.delete_hlc, hlc, DELETE).into_iter().collect(),
-            Op::Restore => register(&mut self.restore_hlc, hlc, RESTORE).into_iter().collect(),
+            Op::Delete => register(&mut self.delete_hlc, hlc, DELETE)
+                .into_iter()
+                .collect(),
+            Op::Restore => register(&mut self.restore_hlc, hlc, RESTORE)
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -91,7 +95,8 @@ impl RecordState {
                 if existing == *value {
                     return None;
                 }
-                value.to_string() > existing.to_string()
+                let (incoming, current) = (value.to_string(), existing.to_string());
+                incoming > current
             }
         };
         if won {
@@ -129,7 +134,12 @@ mod tests {
     use serde_json::json;
 
     fn put(pairs: &[(&str, Value)]) -> Op {
-        Op::Put(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Op::Put(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     fn hlc(ms: u64, node: &str) -> String {

@@ -84,15 +84,29 @@ pub fn record_digest(id: &str, version: &str) -> u64 {
 }
 
 /// Reads one page for the user.
-pub fn pull(conn: &mut DbConn, user: &AuthUser, req: &PullRequest, now_ms: i64) -> ApiResult<PullResponse> {
+pub fn pull(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    req: &PullRequest,
+    now_ms: i64,
+) -> ApiResult<PullResponse> {
     check_client_id(&req.client_id)?;
     check_schema(req.schema)?;
-    db::write_tx(conn, |conn| devices::claim(conn, &req.client_id, &user.id, now_ms))?;
+    db::write_tx(conn, |conn| {
+        devices::claim(conn, &req.client_id, &user.id, now_ms)
+    })?;
     let tree = AreaTree::load(conn)?;
     let access = Access::load(conn, &user.id, user.role, &tree)?;
     let held = access.current();
-    let removed_scopes: Vec<String> = req.cursors.keys().filter(|s| !held.contains(*s)).cloned().collect();
-    let limit = req.limit.map_or(DEFAULT_LIMIT, |l| (l as usize).clamp(1, MAX_LIMIT));
+    let removed_scopes: Vec<String> = req
+        .cursors
+        .keys()
+        .filter(|s| !held.contains(*s))
+        .cloned()
+        .collect();
+    let limit = req
+        .limit
+        .map_or(DEFAULT_LIMIT, |l| (l as usize).clamp(1, MAX_LIMIT));
     let full_values = entities::sees_full_values(user.role);
 
     let mut changes = Vec::new();
@@ -112,7 +126,8 @@ pub fn pull(conn: &mut DbConn, user: &AuthUser, req: &PullRequest, now_ms: i64) 
         let mut cursor = start;
         for row in rows.into_iter().take(room) {
             cursor = row.seq;
-            let Some(entity) = entities::entity(&row.entity).filter(|e| e.visible_to(user.role)) else {
+            let Some(entity) = entities::entity(&row.entity).filter(|e| e.visible_to(user.role))
+            else {
                 continue;
             };
             if row.deleted && start == 0 {
@@ -180,5 +195,8 @@ pub fn checksum(conn: &mut DbConn, scope: &str, role: Role) -> ApiResult<Checksu
             xor ^= record_digest(&id, &version);
         }
     }
-    Ok(Checksum { count, xor: format!("{xor:016x}") })
+    Ok(Checksum {
+        count,
+        xor: format!("{xor:016x}"),
+    })
 }

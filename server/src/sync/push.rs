@@ -91,9 +91,16 @@ pub fn check_batch(req: &PushRequest, now_ms: i64) -> ApiResult<Vec<i64>> {
     }
     let mut mids = Vec::with_capacity(req.mutations.len());
     for (i, m) in req.mutations.iter().enumerate() {
-        let mid = m.get("mid").and_then(Value::as_i64).filter(|&n| n > 0).ok_or_else(|| {
-            ApiError::bad_request("invalid_request", format!("第 {} 条修改缺少有效的 mid（正整数）", i + 1))
-        })?;
+        let mid = m
+            .get("mid")
+            .and_then(Value::as_i64)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("第 {} 条修改缺少有效的 mid（正整数）", i + 1),
+                )
+            })?;
         if let Some(prev) = mids.last()
             && mid != prev + 1
         {
@@ -111,17 +118,20 @@ pub fn check_batch(req: &PushRequest, now_ms: i64) -> ApiResult<Vec<i64>> {
         .filter_map(|m| m.get("hlc").and_then(Value::as_str).and_then(Hlc::parse))
         .any(|h| h.ms > limit);
     if ahead {
-        return Err(ApiError::conflict("clock_skew", "手机时间比服务器快了 10 分钟以上，请校准时间后重试")
-            .with("server_time_ms", now_ms));
+        return Err(ApiError::conflict(
+            "clock_skew",
+            "手机时间比服务器快了 10 分钟以上，请校准时间后重试",
+        )
+        .with("server_time_ms", now_ms));
     }
     Ok(mids)
 }
 
 /// 400 unless the client id is a UUID.
 pub fn check_client_id(client_id: &str) -> ApiResult<()> {
-    uuid::Uuid::parse_str(client_id)
-        .map(|_| ())
-        .map_err(|_| ApiError::bad_request("invalid_request", "client_id 必须是 UUID").with("field", "client_id"))
+    uuid::Uuid::parse_str(client_id).map(|_| ()).map_err(|_| {
+        ApiError::bad_request("invalid_request", "client_id 必须是 UUID").with("field", "client_id")
+    })
 }
 
 /// 426 for a protocol version this server does not speak.
@@ -152,8 +162,11 @@ pub fn apply_batch(
         if let Some(&first_new) = mids.iter().find(|&&m| m > last)
             && first_new != last + 1
         {
-            return Err(ApiError::conflict("mid_gap", format!("修改编号不连续：服务器期望 {}", last + 1))
-                .with("expected", last + 1));
+            return Err(ApiError::conflict(
+                "mid_gap",
+                format!("修改编号不连续：服务器期望 {}", last + 1),
+            )
+            .with("expected", last + 1));
         }
         let tree = AreaTree::load(conn)?;
         let access = Access::load(conn, &user.id, user.role, &tree)?;
@@ -162,13 +175,28 @@ pub fn apply_batch(
         let mut new_last = last;
         for (m, &mid) in req.mutations.iter().zip(mids) {
             if mid <= last {
-                results.push(MutationResult { mid, status: "duplicate", error: None });
+                results.push(MutationResult {
+                    mid,
+                    status: "duplicate",
+                    error: None,
+                });
                 continue;
             }
             new_last = mid;
-            let ctx = Ctx { user, access: &access, tree: &tree, client_id: &req.client_id, mid, now_ms };
+            let ctx = Ctx {
+                user,
+                access: &access,
+                tree: &tree,
+                client_id: &req.client_id,
+                mid,
+                now_ms,
+            };
             match apply_one(conn, &mut seqs, &ctx, m)? {
-                Ok(()) => results.push(MutationResult { mid, status: "applied", error: None }),
+                Ok(()) => results.push(MutationResult {
+                    mid,
+                    status: "applied",
+                    error: None,
+                }),
                 Err(rejection) => {
                     records::add_rejected(
                         conn,
@@ -183,7 +211,11 @@ pub fn apply_batch(
                             at_ms: now_ms,
                         },
                     )?;
-                    results.push(MutationResult { mid, status: "rejected", error: Some(rejection) });
+                    results.push(MutationResult {
+                        mid,
+                        status: "rejected",
+                        error: Some(rejection),
+                    });
                 }
             }
         }
@@ -198,7 +230,12 @@ pub fn apply_batch(
             }
             clock.tick(now_ms as u64).to_string()
         };
-        Ok(PushResponse { last_mid: new_last, server_time_ms: now_ms, server_hlc, results })
+        Ok(PushResponse {
+            last_mid: new_last,
+            server_time_ms: now_ms,
+            server_hlc,
+            results,
+        })
     })
 }
 
@@ -223,18 +260,37 @@ fn apply_one(
         Ok(p) => p,
         Err(r) => return Ok(Err(r)),
     };
-    let Parsed { entity, id, scope, hlc, at_ms, mut op } = parsed;
+    let Parsed {
+        entity,
+        id,
+        scope,
+        hlc,
+        at_ms,
+        mut op,
+    } = parsed;
     let role = ctx.access.role();
     if !ctx.tree.contains(scope) || !ctx.access.may_write(scope, at_ms) {
-        return Ok(Err(reject("scope_forbidden", "无权修改该区域的记录", Some("scope"))));
+        return Ok(Err(reject(
+            "scope_forbidden",
+            "无权修改该区域的记录",
+            Some("scope"),
+        )));
     }
     let existing = records::get(conn, id)?;
     if let Some(row) = &existing {
         if row.entity != entity.name {
-            return Ok(Err(reject("invalid_mutation", "该编号已属于另一类记录", Some("id"))));
+            return Ok(Err(reject(
+                "invalid_mutation",
+                "该编号已属于另一类记录",
+                Some("id"),
+            )));
         }
         if row.scope != scope {
-            return Ok(Err(reject("invalid_mutation", "记录所属区域不能通过同步修改", Some("scope"))));
+            return Ok(Err(reject(
+                "invalid_mutation",
+                "记录所属区域不能通过同步修改",
+                Some("scope"),
+            )));
         }
     }
     match &mut op {
@@ -244,13 +300,30 @@ fn apply_one(
             }
         }
         Op::Delete | Op::Restore => {
-            if !entity.fields.iter().any(|(f, _)| entity.writable_by(role, f)) || entity.name == "flag" {
-                return Ok(Err(reject("field_forbidden", "无权删除或恢复此类记录", None)));
+            if !entity
+                .fields
+                .iter()
+                .any(|(f, _)| entity.writable_by(role, f))
+                || entity.name == "flag"
+            {
+                return Ok(Err(reject(
+                    "field_forbidden",
+                    "无权删除或恢复此类记录",
+                    None,
+                )));
             }
         }
     }
-    let target = Target { entity: entity.name, id, scope };
-    let writer = Writer { user_id: Some(&ctx.user.id), client_id: ctx.client_id, mid: Some(ctx.mid) };
+    let target = Target {
+        entity: entity.name,
+        id,
+        scope,
+    };
+    let writer = Writer {
+        user_id: Some(&ctx.user.id),
+        client_id: ctx.client_id,
+        mid: Some(ctx.mid),
+    };
     write::apply(conn, seqs, existing, target, &op, hlc, writer, ctx.now_ms)?;
     Ok(Ok(()))
 }
@@ -270,15 +343,32 @@ fn parse<'a>(m: &'a Value, ctx: &Ctx<'_>) -> Result<Parsed<'a>, Rejection> {
     };
     let entity_name = obj.get("entity").and_then(Value::as_str);
     let entity = match entity_name {
-        Some(name) => entities::entity(name)
-            .ok_or_else(|| reject("unknown_entity", format!("未知的记录类型：{name}"), Some("entity")))?,
-        None => return Err(reject("invalid_mutation", "缺少记录类型 entity", Some("entity"))),
+        Some(name) => entities::entity(name).ok_or_else(|| {
+            reject(
+                "unknown_entity",
+                format!("未知的记录类型：{name}"),
+                Some("entity"),
+            )
+        })?,
+        None => {
+            return Err(reject(
+                "invalid_mutation",
+                "缺少记录类型 entity",
+                Some("entity"),
+            ));
+        }
     };
     let id = obj
         .get("id")
         .and_then(Value::as_str)
         .filter(|s| uuid::Uuid::parse_str(s).is_ok())
-        .ok_or_else(|| reject("invalid_mutation", "记录编号 id 缺失或不是 UUID", Some("id")))?;
+        .ok_or_else(|| {
+            reject(
+                "invalid_mutation",
+                "记录编号 id 缺失或不是 UUID",
+                Some("id"),
+            )
+        })?;
     let hlc_str = obj
         .get("hlc")
         .and_then(Value::as_str)
@@ -286,7 +376,11 @@ fn parse<'a>(m: &'a Value, ctx: &Ctx<'_>) -> Result<Parsed<'a>, Rejection> {
     let hlc = Hlc::parse(hlc_str)
         .ok_or_else(|| reject("invalid_mutation", "时间戳 hlc 格式错误", Some("hlc")))?;
     if hlc.node != ctx.client_id {
-        return Err(reject("invalid_mutation", "时间戳 hlc 的设备编号与 client_id 不一致", Some("hlc")));
+        return Err(reject(
+            "invalid_mutation",
+            "时间戳 hlc 的设备编号与 client_id 不一致",
+            Some("hlc"),
+        ));
     }
     let scope = obj
         .get("scope")
@@ -297,13 +391,32 @@ fn parse<'a>(m: &'a Value, ctx: &Ctx<'_>) -> Result<Parsed<'a>, Rejection> {
         Some("put") => match obj.get("fields") {
             Some(Value::Object(fields)) => Op::Put(fields.clone()),
             None => Op::Put(Map::new()),
-            Some(_) => return Err(reject("invalid_mutation", "fields 必须是对象", Some("fields"))),
+            Some(_) => {
+                return Err(reject(
+                    "invalid_mutation",
+                    "fields 必须是对象",
+                    Some("fields"),
+                ));
+            }
         },
         Some("delete") => Op::Delete,
         Some("restore") => Op::Restore,
-        _ => return Err(reject("invalid_mutation", "op 必须是 put、delete 或 restore", Some("op"))),
+        _ => {
+            return Err(reject(
+                "invalid_mutation",
+                "op 必须是 put、delete 或 restore",
+                Some("op"),
+            ));
+        }
     };
-    Ok(Parsed { entity, id, scope, hlc: hlc_str, at_ms: hlc.ms as i64, op })
+    Ok(Parsed {
+        entity,
+        id,
+        scope,
+        hlc: hlc_str,
+        at_ms: hlc.ms as i64,
+        op,
+    })
 }
 
 /// Field rules: known, writable by the role, well-typed, valid, references resolvable.
@@ -322,19 +435,33 @@ fn check_fields(
         .get("id_type")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| stored.as_ref().and_then(|s| s.fields.get("id_type")?.as_str().map(str::to_owned)));
+        .or_else(|| {
+            stored
+                .as_ref()
+                .and_then(|s| s.fields.get("id_type")?.as_str().map(str::to_owned))
+        });
     let mut masked_echoes = Vec::new();
     for (name, value) in fields.iter() {
         let Some(kind) = entity.field(name) else {
-            return Ok(Err(reject("unknown_field", format!("{} 没有字段 {name}", entity.name), Some(name))));
+            return Ok(Err(reject(
+                "unknown_field",
+                format!("{} 没有字段 {name}", entity.name),
+                Some(name),
+            )));
         };
         if !entity.writable_by(role, name) {
-            return Ok(Err(reject("field_forbidden", format!("无权修改字段 {name}"), Some(name))));
+            return Ok(Err(reject(
+                "field_forbidden",
+                format!("无权修改字段 {name}"),
+                Some(name),
+            )));
         }
         if entities::is_sensitive(kind)
             && !entities::sees_full_values(role)
-            && let (Some(v), Some(current)) =
-                (value.as_str(), stored.as_ref().and_then(|s| s.fields.get(name)?.as_str()))
+            && let (Some(v), Some(current)) = (
+                value.as_str(),
+                stored.as_ref().and_then(|s| s.fields.get(name)?.as_str()),
+            )
             && v == entities::mask(kind, current)
         {
             masked_echoes.push(name.clone());

@@ -58,7 +58,12 @@ pub struct Access {
 
 impl Access {
     /// Loads the user's assignments and expands them over the tree.
-    pub fn load(conn: &mut DbConn, user_id: &str, role: Role, tree: &AreaTree) -> QueryResult<Access> {
+    pub fn load(
+        conn: &mut DbConn,
+        user_id: &str,
+        role: Role,
+        tree: &AreaTree,
+    ) -> QueryResult<Access> {
         let rows: Vec<(String, i64, Option<i64>)> = role_assignments::table
             .filter(role_assignments::user_id.eq(user_id))
             .select((
