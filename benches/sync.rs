@@ -1,0 +1,2 @@
+//! placeholder, replaced by the sync benchmark
+fn main() {}
