@@ -79,7 +79,7 @@ impl Default for Settings {
             field_key: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
-            max_body_bytes: 6 * 1024 * 1024,
+            max_body_bytes: 5 * 1024 * 1024,
             db_pool_size: 8,
             log_format: LogFormat::Plain,
             log_level: "info".into(),
@@ -222,4 +222,89 @@ fn file_secret(path: &Path) -> anyhow::Result<String> {
     file.sync_all()?;
     tracing::warn!(path = %path.display(), "generated a new secret (mode 0600); back it up with the database");
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_and_flags_layer_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fangzha.toml");
+        fs::write(
+            &file,
+            "bind = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 60\n[login]\nmax_failures_per_user = 2\n",
+        )
+        .unwrap();
+        let s = Settings::load(&Overrides {
+            config_file: Some(file.clone()),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.bind, "0.0.0.0:9000");
+        assert_eq!(s.access_token_ttl_secs, 60);
+        assert_eq!(s.login.max_failures_per_user, 2);
+        assert_eq!(
+            s.login.window_secs, 900,
+            "unset nested values keep their default"
+        );
+        assert_eq!(s.refresh_token_ttl_days, 30);
+        assert!(s.database_url().ends_with("fangzha.db"));
+
+        let flagged = Settings::load(&Overrides {
+            config_file: Some(file),
+            bind: Some("127.0.0.1:1".into()),
+            database_url: Some("postgres://db/x".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(flagged.bind, "127.0.0.1:1");
+        assert_eq!(flagged.database_url(), "postgres://db/x");
+    }
+
+    #[test]
+    fn unknown_settings_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        fs::write(&file, "bnid = \"typo\"\n").unwrap();
+        let err = Settings::load(&Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        });
+        assert!(err.is_err());
+        let missing = Settings::load(&Overrides {
+            config_file: Some(dir.path().join("nope.toml")),
+            ..Overrides::default()
+        });
+        assert!(missing.is_err());
+    }
+
+    #[test]
+    fn secrets_are_generated_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let first = Secrets::resolve(&settings).unwrap();
+        let again = Secrets::resolve(&settings).unwrap();
+        assert_eq!(first.jwt.expose_secret(), again.jwt.expose_secret());
+        assert_eq!(first.field_key, again.field_key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("jwt_secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let short = Settings {
+            jwt_secret: Some("short".to_owned().into()),
+            ..settings
+        };
+        assert!(Secrets::resolve(&short).is_err());
+    }
 }

@@ -11,7 +11,7 @@ use super::push::{check_client_id, check_schema};
 use super::scopes::{Access, AreaTree};
 use crate::auth::AuthUser;
 use crate::db::records::{self, RecordRow};
-use crate::db::{self, DbConn, devices};
+use crate::db::{DbConn, devices};
 use crate::domain::account::Role;
 use crate::error::ApiResult;
 
