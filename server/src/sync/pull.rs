@@ -92,9 +92,8 @@ pub fn pull(
 ) -> ApiResult<PullResponse> {
     check_client_id(&req.client_id)?;
     check_schema(req.schema)?;
-    db::write_tx(conn, |conn| {
-        devices::claim(conn, &req.client_id, &user.id, now_ms)
-    })?;
+    // A plain read for a known device: pulls must not queue behind SQLite's write lock.
+    devices::claim(conn, &req.client_id, &user.id, now_ms)?;
     let tree = AreaTree::load(conn)?;
     let access = Access::load(conn, &user.id, user.role, &tree)?;
     let held = access.current();
