@@ -4,3 +4,4 @@ pub mod account;
 pub mod area;
 pub mod geo;
 pub mod identity;
+pub mod risk;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::domain::account::Role;
 use crate::domain::identity;
+use crate::domain::risk::INDICATOR_CODES;
 
 /// A field's type and the rule its values must pass. `null` is always allowed (it clears).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,11 +59,6 @@ const ID_TYPES: &[&str] = &[
     "taiwan_permit",
     "foreign_permit",
     "other",
-];
-/// Inspection indicator codes (DOMAIN.md).
-pub const INDICATORS: &[&str] = &[
-    "A1", "A2", "A3", "A4", "A5", "A6", "A7", "B1", "B2", "C1", "C2", "C3", "C4", "C5", "D1", "D2",
-    "D3", "E1", "E2", "F1", "X1",
 ];
 const LAT: Kind = Kind::Number(-90.0, 90.0);
 const LNG: Kind = Kind::Number(-180.0, 180.0);
@@ -187,7 +183,7 @@ pub static ENTITIES: &[Entity] = &[
         rental_side: true,
         fields: &[
             ("rental_id", Kind::Ref("rental")),
-            ("indicators", Kind::Codes(INDICATORS)),
+            ("indicators", Kind::Codes(INDICATOR_CODES)),
             ("occupants_observed", Kind::Count),
             ("inspected_at", Kind::Time),
             ("inspectors", Kind::Text),
@@ -605,13 +601,13 @@ mod tests {
             "invalid_value"
         );
         assert_eq!(code(Kind::Enum(&["a"]), json!("b")), "invalid_value");
-        assert!(ok(Kind::Codes(INDICATORS), json!(["A1", "C2"])));
+        assert!(ok(Kind::Codes(INDICATOR_CODES), json!(["A1", "C2"])));
         assert_eq!(
-            code(Kind::Codes(INDICATORS), json!(["A1", "A1"])),
+            code(Kind::Codes(INDICATOR_CODES), json!(["A1", "A1"])),
             "invalid_value"
         );
         assert_eq!(
-            code(Kind::Codes(INDICATORS), json!(["Z9"])),
+            code(Kind::Codes(INDICATOR_CODES), json!(["Z9"])),
             "invalid_value"
         );
         assert_eq!(code(Kind::Phone, json!("1381234567")), "invalid_value");
