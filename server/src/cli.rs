@@ -51,6 +51,17 @@ enum Command {
     },
     /// Load a demo township with one account per role (passwords printed once).
     Demo,
+    /// Flag engine commands.
+    Flags {
+        #[command(subcommand)]
+        command: FlagsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FlagsCommand {
+    /// Recompute every household's and rental's flags (after a rules change or an import).
+    Recompute,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +143,19 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Demo => {
             let pool = open_migrated(&settings).await?;
             demo::load(&pool).await
+        }
+        Command::Flags {
+            command: FlagsCommand::Recompute,
+        } => {
+            let pool = open_migrated(&settings).await?;
+            let clock = std::sync::Mutex::new(crate::sync::hlc::Clock::new("server"));
+            let written = db::run_tx(&pool, move |conn| {
+                crate::flags::recompute_all(conn, &clock, db::now_ms())
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("已重新计算提示，写入 {written} 处变更 (flag changes written)");
+            Ok(())
         }
     }
 }

@@ -90,13 +90,14 @@ pub async fn load(pool: &Pool) -> anyhow::Result<()> {
         ),
     ];
     println!(
-        "演示镇「清溪镇」已创建：{} 个村(居)，{} 户、{} 名成员、{} 处出租房、{} 名租客、{} 次排查。",
+        "演示镇「清溪镇」已创建：{} 个村(居)，{} 户、{} 名成员、{} 处出租房、{} 名租客、{} 次排查，{} 条提示。",
         VILLAGES.len(),
         counts.households,
         counts.members,
         counts.rentals,
         counts.tenants,
-        counts.inspections
+        counts.inspections,
+        counts.flags
     );
     println!("账号与密码（只显示这一次，请妥善保存）：");
     println!("{:<10} {:<16} {:<12} 密码", "用户名", "姓名", "角色");
@@ -153,6 +154,7 @@ struct Counts {
     rentals: usize,
     tenants: usize,
     inspections: usize,
+    flags: usize,
 }
 
 const SURNAMES: &[&str] = &[
@@ -369,6 +371,7 @@ fn generate_records(conn: &mut DbConn) -> ApiResult<Counts> {
         }
     }
     seqs.finish(conn)?;
+    counts.flags = crate::flags::recompute_all(conn, &std::sync::Mutex::new(clock), now)?;
     Ok(counts)
 }
 

@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod flags;
 pub mod metrics;
 pub mod pwa;
 pub mod services;

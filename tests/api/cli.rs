@@ -159,15 +159,27 @@ async fn migrate_is_idempotent_and_demo_loads_once() {
         .unwrap();
     let changes = page["changes"].as_array().unwrap();
     assert!(changes.len() > 100, "{}", changes.len());
-    assert!(
-        changes
-            .iter()
-            .all(|c| ["rental", "tenant", "inspection"].contains(&c["entity"].as_str().unwrap()))
-    );
+    assert!(changes.iter().all(|c| {
+        ["rental", "tenant", "inspection", "flag"].contains(&c["entity"].as_str().unwrap())
+    }));
     let tenant = changes.iter().find(|c| c["entity"] == "tenant").unwrap();
     let id_number = tenant["fields"]["id_number"].as_str().unwrap();
     assert_eq!(id_number.len(), 18);
     assert!(!id_number.contains('*'));
+
+    // The demo computed its flags; recomputing them changes nothing.
+    assert!(text.contains("条提示"), "{text}");
+    let out = fangzha(&app, &["flags", "recompute"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("写入 0 处变更"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let again = fangzha(&app, &["demo"], None);
     assert!(again.status.success());

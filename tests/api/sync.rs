@@ -73,6 +73,17 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The changes of a pull page that are not server-computed flags.
+fn records(page: &Value) -> Vec<Value> {
+    page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["entity"] != "flag")
+        .cloned()
+        .collect()
+}
+
 fn statuses(resp: &Value) -> Vec<String> {
     resp["results"]
         .as_array()
@@ -113,7 +124,7 @@ async fn push_then_pull_round_trip_with_masking_by_role() {
 
     let page = dev.pull(&app, json!({})).await;
     assert_eq!(page["has_more"], false);
-    let changes = page["changes"].as_array().unwrap();
+    let changes = records(&page);
     assert_eq!(changes.len(), 3);
     let member = changes.iter().find(|c| c["id"] == json!(m)).unwrap();
     assert_eq!(member["fields"]["id_number"], "1101**********002X");
@@ -125,9 +136,10 @@ async fn push_then_pull_round_trip_with_masking_by_role() {
             .unwrap()
             .ends_with(&dev.client_id)
     );
+    // Three records and the household's two flags (unregistered, not visited).
     let cursor = page["cursors"][&grid].as_i64().unwrap();
-    assert_eq!(cursor, 3);
-    assert_eq!(page["checksums"][&grid]["count"], 3);
+    assert_eq!(cursor, 5);
+    assert_eq!(page["checksums"][&grid]["count"], 5);
 
     // Police see the rental side of their village's grids only, with full values.
     let police = Device::new(&app, "liuyang", "police-password").await;
@@ -190,7 +202,7 @@ async fn retries_are_duplicates_and_gaps_are_refused() {
     let body = assert_error(dev.push(&app, vec![gap]).await, 409, "mid_gap").await;
     assert_eq!(body["expected"], 4);
     let page = dev.pull(&app, json!({})).await;
-    assert_eq!(page["changes"][0]["fields"]["notes"], "三");
+    assert_eq!(records(&page)[0]["fields"]["notes"], "三");
 }
 
 #[tokio::test]
@@ -327,11 +339,7 @@ async fn bad_mutations_are_rejected_one_by_one_and_kept() {
     }
     assert_eq!(resp["last_mid"], 14, "rejected mutations use up their mids");
     let page = dev.pull(&app, json!({})).await;
-    assert_eq!(
-        page["changes"].as_array().unwrap().len(),
-        2,
-        "only the two good ones"
-    );
+    assert_eq!(records(&page).len(), 2, "only the two good ones");
 
     let kept: i64 = {
         use diesel::prelude::*;
@@ -378,18 +386,18 @@ async fn delete_wins_restore_brings_back_newest_values() {
 
     let page = a.pull(&app, json!({})).await;
     assert_eq!(
-        page["changes"],
-        json!([]),
+        records(&page),
+        Vec::<Value>::new(),
         "deleted records are left out from cursor 0"
     );
     let page = a.pull(&app, json!({ grid.clone(): 1 })).await;
-    assert_eq!(page["changes"][0]["deleted"], true);
+    assert_eq!(records(&page)[0]["deleted"], true);
 
     let restore = vec![a.op("restore", "household", &h, &grid)];
     a.pushed(&app, restore).await;
     let page = a.pull(&app, json!({})).await;
-    assert_eq!(page["changes"][0]["deleted"], false);
-    assert_eq!(page["changes"][0]["fields"]["address"], "新址");
+    assert_eq!(records(&page)[0]["deleted"], false);
+    assert_eq!(records(&page)[0]["fields"]["address"], "新址");
 }
 
 #[tokio::test]
@@ -408,7 +416,7 @@ async fn losing_values_are_kept_in_history_and_history_is_scoped() {
     a.pushed(&app, older).await;
 
     let page = a.pull(&app, json!({})).await;
-    assert_eq!(page["changes"][0]["fields"]["notes"], "新的");
+    assert_eq!(records(&page)[0]["fields"]["notes"], "新的");
     let hist: Value = app
         .get(
             &format!("/api/records/household/{h}/history"),
@@ -591,4 +599,116 @@ async fn reassignment_announces_removed_scopes() {
     let page = dev.pull(&app, json!({ grid.clone(): 0 })).await;
     assert_eq!(page["removed_scopes"], json!([grid]));
     assert_eq!(page["scopes"], json!([grid2]));
+}
+
+#[tokio::test]
+async fn flags_follow_the_field_work_and_police_review_them() {
+    let app = spawn_app().await;
+    let (_, village, grid) = setup(&app).await;
+    app.add_user("liuyang", "police-password", "police", &[&village])
+        .await;
+    let mut dev = Device::new(&app, "wangli", "grid-password-1").await;
+    let (h, m, r) = (new_id(), new_id(), new_id());
+    let batch = vec![
+        dev.put(
+            "household",
+            &h,
+            &grid,
+            json!({"address": "幸福路 12 号", "kind": "resident"}),
+        ),
+        dev.put(
+            "member",
+            &m,
+            &grid,
+            json!({"household_id": h, "name": "王丽", "has_smartphone": true}),
+        ),
+        dev.put(
+            "rental",
+            &r,
+            &grid,
+            json!({"address": "幸福路 14 号", "payment": "cash"}),
+        ),
+        dev.put(
+            "inspection",
+            &new_id(),
+            &grid,
+            json!({"rental_id": r, "indicators": ["A1"], "occupants_observed": 2}),
+        ),
+    ];
+    dev.pushed(&app, batch).await;
+    let flags = |page: &Value| -> Vec<Value> {
+        page["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["entity"] == "flag")
+            .cloned()
+            .collect()
+    };
+    let find = |list: &[Value], kind: &str| {
+        list.iter()
+            .find(|f| f["fields"]["kind"] == kind)
+            .cloned()
+            .unwrap()
+    };
+
+    let page = dev.pull(&app, json!({})).await;
+    let all = flags(&page);
+    let unreg = find(&all, "unregistered_household");
+    assert_eq!(unreg["fields"]["status"], "unregistered");
+    assert_eq!(unreg["fields"]["level"], "red");
+    assert_eq!(unreg["fields"]["active"], true);
+    assert_eq!(unreg["fields"]["state"], "new");
+    assert_eq!(unreg["fields"]["subject_id"], json!(h));
+    assert_eq!(find(&all, "not_visited")["fields"]["active"], true);
+    let risk = find(&all, "fraud_risk");
+    // A1 40 + B1 (2 observed, no tenants) 15 + D2 (cash, no contract) 10 + A×D bonus 10.
+    assert_eq!(risk["fields"]["score"], 75);
+    assert_eq!(risk["fields"]["level"], "red");
+    let codes: Vec<&str> = risk["fields"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["A1", "B1", "D2", "COMBO"]);
+    assert_eq!(risk["fields"]["rule_version"], "2021.1");
+    let cursor = page["cursors"][&grid].clone();
+
+    // The member registers and a door-to-door visit is recorded: both flags go inactive,
+    // updated in place (same ids), not deleted.
+    let batch = vec![
+        dev.put("member", &m, &grid, json!({"jzz_registered": true})),
+        dev.put("visit", &new_id(), &grid, json!({"target_entity": "household", "target_id": h, "kind": "door_to_door", "outcome": "met"})),
+    ];
+    dev.pushed(&app, batch).await;
+    let later = flags(&dev.pull(&app, json!({ grid.clone(): cursor })).await);
+    let unreg2 = find(&later, "unregistered_household");
+    assert_eq!(unreg2["id"], unreg["id"]);
+    assert_eq!(unreg2["fields"]["status"], "registered");
+    assert_eq!(unreg2["fields"]["level"], "green");
+    assert_eq!(unreg2["fields"]["active"], false);
+    assert_eq!(find(&later, "not_visited")["fields"]["active"], false);
+
+    // Police see the rental's flag but not the household's, and record their review.
+    let mut police = Device::new(&app, "liuyang", "police-password").await;
+    let seen = flags(&police.pull(&app, json!({})).await);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["fields"]["kind"], "fraud_risk");
+    let flag_id = seen[0]["id"].as_str().unwrap().to_owned();
+    // A real client's HLC observes what it pulled, so its review orders after the flag.
+    police.ms = fangzha::db::now_ms() as u64;
+    let review = vec![police.put(
+        "flag",
+        &flag_id,
+        &grid,
+        json!({"state": "in_review", "review_note": "已约谈房东"}),
+    )];
+    assert_eq!(statuses(&police.pushed(&app, review).await), ["applied"]);
+    let forbidden = vec![police.put("flag", &flag_id, &grid, json!({"level": "green"}))];
+    let resp = police.pushed(&app, forbidden).await;
+    assert_eq!(resp["results"][0]["error"]["code"], "field_forbidden");
+    let after = flags(&police.pull(&app, json!({})).await);
+    assert_eq!(after[0]["fields"]["state"], "in_review");
+    assert_eq!(after[0]["fields"]["level"], "red");
 }

@@ -87,7 +87,9 @@ pub async fn history(
         let record = db::records::get(conn, &id)?.filter(|r| r.entity == entity.name);
         let tree = AreaTree::load(conn)?;
         let access = Access::load(conn, &user.id, user.role, &tree)?;
-        let Some(record) = record.filter(|r| access.current().contains(&r.scope)) else {
+        let Some(record) = record.filter(|r| {
+            access.current().contains(&r.scope) && entity.record_visible_to(user.role, &r.fields)
+        }) else {
             return Err(ApiError::not_found("记录不存在"));
         };
         let rows = db::records::history(conn, &record.id)?;

@@ -116,12 +116,39 @@ pub fn changed_since(
         .load(conn)
 }
 
-/// (id, entity, version) of every live record of a scope, for its checksum.
-pub fn live_versions(conn: &mut DbConn, scope: &str) -> QueryResult<Vec<(String, String, String)>> {
+/// Live records of one entity in a scope.
+pub fn live_of_entity(conn: &mut DbConn, entity: &str, scope: &str) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .filter(records::entity.eq(entity))
+        .filter(records::scope.eq(scope))
+        .filter(records::deleted.eq(false))
+        .select(RecordRow::as_select())
+        .load(conn)
+}
+
+/// (id, scope) of every live record of an entity, for a full recompute.
+pub fn ids_of_entity(conn: &mut DbConn, entity: &str) -> QueryResult<Vec<(String, String)>> {
+    records::table
+        .filter(records::entity.eq(entity))
+        .filter(records::deleted.eq(false))
+        .select((records::id, records::scope))
+        .load(conn)
+}
+
+/// (id, entity, version, fields) of every live record of a scope, for its checksum.
+pub fn live_versions(
+    conn: &mut DbConn,
+    scope: &str,
+) -> QueryResult<Vec<(String, String, String, String)>> {
     records::table
         .filter(records::scope.eq(scope))
         .filter(records::deleted.eq(false))
-        .select((records::id, records::entity, records::version))
+        .select((
+            records::id,
+            records::entity,
+            records::version,
+            records::fields,
+        ))
         .load(conn)
 }
 

@@ -4,4 +4,5 @@ pub mod account;
 pub mod area;
 pub mod geo;
 pub mod identity;
+pub mod registration;
 pub mod risk;

@@ -286,6 +286,23 @@ impl Entity {
         }
     }
 
+    /// Whether `role` may see this record: the entity rule, and for police only the flags of
+    /// the rental side (a household's registration flag is not theirs to see).
+    pub fn record_visible_to(&self, role: Role, fields: &str) -> bool {
+        if !self.visible_to(role) {
+            return false;
+        }
+        if role == Role::Police && self.name == "flag" {
+            let fields: serde_json::Map<String, Value> =
+                serde_json::from_str(fields).unwrap_or_default();
+            return matches!(
+                fields.get("subject_entity").and_then(Value::as_str),
+                Some("rental" | "tenant")
+            );
+        }
+        true
+    }
+
     /// Whether `role` may write `field` of this entity from a device.
     pub fn writable_by(&self, role: Role, field: &str) -> bool {
         match (self.name, role) {

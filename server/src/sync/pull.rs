@@ -125,7 +125,8 @@ pub fn pull(
         let mut cursor = start;
         for row in rows.into_iter().take(room) {
             cursor = row.seq;
-            let Some(entity) = entities::entity(&row.entity).filter(|e| e.visible_to(user.role))
+            let Some(entity) = entities::entity(&row.entity)
+                .filter(|e| e.record_visible_to(user.role, &row.fields))
             else {
                 continue;
             };
@@ -188,8 +189,8 @@ fn change(row: RecordRow, entity: &Entity, full_values: bool) -> Change {
 pub fn checksum(conn: &mut DbConn, scope: &str, role: Role) -> ApiResult<Checksum> {
     let mut count = 0;
     let mut xor = 0u64;
-    for (id, entity, version) in records::live_versions(conn, scope)? {
-        if entities::entity(&entity).is_some_and(|e| e.visible_to(role)) {
+    for (id, entity, version, fields) in records::live_versions(conn, scope)? {
+        if entities::entity(&entity).is_some_and(|e| e.record_visible_to(role, &fields)) {
             count += 1;
             xor ^= record_digest(&id, &version);
         }

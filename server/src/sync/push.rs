@@ -1,5 +1,6 @@
 //! `POST /api/sync/push`: a device's batch of mutations, applied in one transaction.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use actix_web::http::StatusCode;
@@ -15,6 +16,7 @@ use crate::auth::AuthUser;
 use crate::db::records::{self, NewRejected, RecordRow, SeqAllocator};
 use crate::db::{self, DbConn, devices};
 use crate::error::{ApiError, ApiResult};
+use crate::flags;
 
 /// Most mutations in one push.
 pub const MAX_MUTATIONS: usize = 500;
@@ -173,6 +175,7 @@ pub fn apply_batch(
         let mut seqs = SeqAllocator::default();
         let mut results = Vec::with_capacity(mids.len());
         let mut new_last = last;
+        let mut subjects = BTreeSet::new();
         for (m, &mid) in req.mutations.iter().zip(mids) {
             if mid <= last {
                 results.push(MutationResult {
@@ -192,11 +195,14 @@ pub fn apply_batch(
                 now_ms,
             };
             match apply_one(conn, &mut seqs, &ctx, m)? {
-                Ok(()) => results.push(MutationResult {
-                    mid,
-                    status: "applied",
-                    error: None,
-                }),
+                Ok(row) => {
+                    subjects.extend(flags::subjects_of(&row));
+                    results.push(MutationResult {
+                        mid,
+                        status: "applied",
+                        error: None,
+                    });
+                }
                 Err(rejection) => {
                     records::add_rejected(
                         conn,
@@ -219,6 +225,9 @@ pub fn apply_batch(
                 }
             }
         }
+        // Flags of what this batch touched, in the same transaction: a push and the flags it
+        // raises commit together.
+        flags::Engine::new(clock, now_ms).refresh(conn, &mut seqs, subjects)?;
         seqs.finish(conn)?;
         devices::set_last_mid(conn, &req.client_id, new_last, now_ms)?;
         let server_hlc = {
@@ -255,7 +264,7 @@ fn apply_one(
     seqs: &mut SeqAllocator,
     ctx: &Ctx<'_>,
     m: &Value,
-) -> ApiResult<Result<(), Rejection>> {
+) -> ApiResult<Result<RecordRow, Rejection>> {
     let parsed = match parse(m, ctx) {
         Ok(p) => p,
         Err(r) => return Ok(Err(r)),
@@ -324,8 +333,8 @@ fn apply_one(
         client_id: ctx.client_id,
         mid: Some(ctx.mid),
     };
-    write::apply(conn, seqs, existing, target, &op, hlc, writer, ctx.now_ms)?;
-    Ok(Ok(()))
+    let row = write::apply(conn, seqs, existing, target, &op, hlc, writer, ctx.now_ms)?;
+    Ok(Ok(row))
 }
 
 struct Parsed<'a> {
