@@ -142,15 +142,15 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Demo => {
             let pool = open_migrated(&settings).await?;
-            demo::load(&pool).await
+            demo::load(&pool, sync_context(&settings)?).await
         }
         Command::Flags {
             command: FlagsCommand::Recompute,
         } => {
             let pool = open_migrated(&settings).await?;
-            let clock = std::sync::Mutex::new(crate::sync::hlc::Clock::new("server"));
+            let sync = sync_context(&settings)?;
             let written = db::run_tx(&pool, move |conn| {
-                crate::flags::recompute_all(conn, &clock, db::now_ms())
+                crate::flags::recompute_all(conn, &sync, db::now_ms())
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -171,6 +171,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%bind, port = app.port(), database = db_kind, "fangzha listening");
     app.run_until_stopped().await?;
     Ok(())
+}
+
+fn sync_context(settings: &Settings) -> anyhow::Result<std::sync::Arc<crate::sync::SyncContext>> {
+    let secrets = crate::config::Secrets::resolve(settings)?;
+    Ok(std::sync::Arc::new(crate::sync::SyncContext::new(
+        secrets.cipher(),
+        &settings.campaign_start,
+    )))
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<db::Pool> {

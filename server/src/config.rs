@@ -27,6 +27,11 @@ pub struct Settings {
     /// 32-byte AES key (64 hex chars) for ID numbers and phones at rest; generated into
     /// `<data_dir>/field_key` when absent.
     pub field_key: Option<SecretString>,
+    /// Earlier field keys (64 hex chars each, oldest first) still needed to read values
+    /// written before a key rotation; ID hashes derive from the oldest, so they survive it.
+    pub old_field_keys: Vec<SecretString>,
+    /// Campaign start date (`YYYY-MM-DD`): visits before it do not count as visited.
+    pub campaign_start: String,
     /// Access token lifetime in seconds.
     pub access_token_ttl_secs: u64,
     /// Refresh token lifetime in days.
@@ -77,6 +82,8 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             jwt_secret: None,
             field_key: None,
+            old_field_keys: Vec::new(),
+            campaign_start: "2021-05-10".into(),
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             max_body_bytes: 5 * 1024 * 1024,
@@ -172,6 +179,8 @@ pub struct Secrets {
     pub jwt: SecretString,
     /// AES-256 key for personal fields.
     pub field_key: [u8; 32],
+    /// Keys of earlier rotations, oldest first.
+    pub old_field_keys: Vec<[u8; 32]>,
 }
 
 impl Secrets {
@@ -188,14 +197,33 @@ impl Secrets {
             Some(s) => s.clone(),
             None => SecretString::from(file_secret(&settings.data_dir.join("field_key"))?),
         };
-        let bytes = hex::decode(key_hex.expose_secret().trim())
-            .ok()
-            .filter(|b| b.len() == 32)
-            .context("field_key must be 64 hexadecimal characters (32 bytes)")?;
-        let mut field_key = [0u8; 32];
-        field_key.copy_from_slice(&bytes);
-        Ok(Secrets { jwt, field_key })
+        let field_key = parse_key(&key_hex)?;
+        let old_field_keys = settings
+            .old_field_keys
+            .iter()
+            .map(parse_key)
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Secrets {
+            jwt,
+            field_key,
+            old_field_keys,
+        })
     }
+
+    /// The cipher for personal fields.
+    pub fn cipher(&self) -> crate::crypto::FieldCipher {
+        crate::crypto::FieldCipher::new(&self.field_key, &self.old_field_keys)
+    }
+}
+
+fn parse_key(hex_key: &SecretString) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(hex_key.expose_secret().trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .context("field keys must be 64 hexadecimal characters (32 bytes)")?;
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&bytes);
+    Ok(key)
 }
 
 /// Reads a secret file, or creates it with 32 random bytes as hex and mode 0600.

@@ -1,6 +1,8 @@
 //! `fangzha demo`: a demo township modelled on the user's notice, so a newcomer sees a
 //! living system at once. Runs once per database; a second run changes nothing.
 
+use std::sync::Arc;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
@@ -11,7 +13,7 @@ use crate::domain::identity::id_check_char;
 use crate::error::ApiResult;
 use crate::services::accounts::{self, NewUser};
 use crate::services::areas::{self, NewArea};
-use crate::sync::hlc::Clock;
+use crate::sync::SyncContext;
 use crate::sync::merge::Op;
 use crate::sync::write::{self, Target, Writer};
 
@@ -29,7 +31,7 @@ const VILLAGES: [(&str, &str, usize); 4] = [
 const GRID_NAMES: [&str; 4] = ["第一网格", "第二网格", "第三网格", "第四网格"];
 
 /// Creates the demo areas and accounts and prints the accounts' passwords.
-pub async fn load(pool: &Pool) -> anyhow::Result<()> {
+pub async fn load(pool: &Pool, sync: Arc<SyncContext>) -> anyhow::Result<()> {
     let exists = db::run(pool, |conn| Ok(db::areas::get(conn, TOWNSHIP_ID)?))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -57,7 +59,7 @@ pub async fn load(pool: &Pool) -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let counts = db::run_tx(pool, generate_records)
+    let counts = db::run_tx(pool, move |conn| generate_records(conn, &sync))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -181,9 +183,8 @@ const RELATIONS: &[&str] = &["配偶", "子女", "父母", "孙子女", "兄弟�
 /// Households with members, rentals with tenants and a few inspections in every grid,
 /// written through the sync engine as server changes (node `server`), as the flag engine
 /// and imports will write.
-fn generate_records(conn: &mut DbConn) -> ApiResult<Counts> {
+fn generate_records(conn: &mut DbConn, sync: &SyncContext) -> ApiResult<Counts> {
     let mut rng = StdRng::seed_from_u64(20_210_518);
-    let mut clock = Clock::new("server");
     let mut seqs = SeqAllocator::default();
     let mut counts = Counts::default();
     let now = now_ms();
@@ -192,18 +193,19 @@ fn generate_records(conn: &mut DbConn) -> ApiResult<Counts> {
         client_id: "server",
         mid: None,
     };
-    let mut put = |conn: &mut DbConn,
-                   seqs: &mut SeqAllocator,
-                   entity: &'static str,
-                   scope: &str,
-                   fields: Value|
+    let put = |conn: &mut DbConn,
+               seqs: &mut SeqAllocator,
+               entity: &'static str,
+               scope: &str,
+               fields: Value|
      -> ApiResult<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let fields: Map<String, Value> = fields.as_object().cloned().unwrap_or_default();
-        let hlc = clock.tick(now as u64).to_string();
+        let hlc = sync.tick(now);
         write::apply(
             conn,
             seqs,
+            &sync.cipher,
             None,
             Target {
                 entity,
@@ -371,7 +373,7 @@ fn generate_records(conn: &mut DbConn) -> ApiResult<Counts> {
         }
     }
     seqs.finish(conn)?;
-    counts.flags = crate::flags::recompute_all(conn, &std::sync::Mutex::new(clock), now)?;
+    counts.flags = crate::flags::recompute_all(conn, sync, now)?;
     Ok(counts)
 }
 

@@ -1,6 +1,6 @@
 //! The flag engine: after each push (inside its transaction) and on demand, recomputes the
-//! flags of the households and rentals the changes touched, and writes them as server
-//! changes through the sync engine, so flags reach phones and desks like any record.
+//! flags of the households, rentals and tenants the changes touched, and writes them as
+//! server changes through the sync engine, so flags reach phones and desks like any record.
 //!
 //! One flag per (subject, kind), with a stable id; it is created when its rule fires and
 //! kept afterwards (`active: false`) so its history and review stay. The review fields
@@ -8,26 +8,27 @@
 //! flag as `new` when its level rises.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::db::DbConn;
 use crate::db::records::{self, RecordRow, SeqAllocator};
+use crate::db::{DbConn, areas, personal};
+use crate::domain::geo;
+use crate::domain::identity::civil_from_days;
 use crate::domain::registration::{self, MemberFacts};
 use crate::domain::risk::RiskRules;
 use crate::error::ApiResult;
-use crate::sync::hlc::Clock;
+use crate::sync::SyncContext;
 use crate::sync::merge::Op;
 use crate::sync::write::{self, Target, Writer};
 
-/// A household or rental whose flags may have changed.
+/// A household, rental or tenant whose flags may have changed.
 pub type Subject = (&'static str, String);
 
 /// The subjects a changed record bears on.
 pub fn subjects_of(row: &RecordRow) -> Vec<Subject> {
-    let fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+    let fields = fields_of(row);
     let field = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
     match row.entity.as_str() {
         "household" => vec![("household", row.id.clone())],
@@ -36,7 +37,12 @@ pub fn subjects_of(row: &RecordRow) -> Vec<Subject> {
             .into_iter()
             .collect(),
         "rental" => vec![("rental", row.id.clone())],
-        "tenant" | "inspection" => field("rental_id")
+        "tenant" => {
+            let mut s = vec![("tenant", row.id.clone())];
+            s.extend(field("rental_id").map(|r| ("rental", r)));
+            s
+        }
+        "inspection" => field("rental_id")
             .map(|r| ("rental", r))
             .into_iter()
             .collect(),
@@ -49,41 +55,56 @@ pub fn subjects_of(row: &RecordRow) -> Vec<Subject> {
     }
 }
 
-/// Shared state of one recompute: the server clock and per-scope caches.
+/// One recompute: the sync context and per-scope caches.
 pub struct Engine<'a> {
-    clock: &'a Mutex<Clock>,
+    sync: &'a SyncContext,
     now_ms: i64,
     rules: RiskRules,
     cache: HashMap<(&'static str, String), Vec<RecordRow>>,
+    boundaries: HashMap<String, Option<Value>>,
     written: usize,
 }
 
 impl<'a> Engine<'a> {
     /// An engine stamping with the server clock at `now_ms`.
-    pub fn new(clock: &'a Mutex<Clock>, now_ms: i64) -> Self {
+    pub fn new(sync: &'a SyncContext, now_ms: i64) -> Self {
         Engine {
-            clock,
+            sync,
             now_ms,
             rules: RiskRules::builtin(),
             cache: HashMap::new(),
+            boundaries: HashMap::new(),
             written: 0,
         }
     }
 
-    /// Recomputes the flags of these subjects; returns how many flag changes were written.
+    /// Recomputes the flags of these subjects, and of tenants and rentals sharing an ID
+    /// number with a touched tenant; returns how many flag changes were written.
     pub fn refresh(
         &mut self,
         conn: &mut DbConn,
         seqs: &mut SeqAllocator,
         subjects: BTreeSet<Subject>,
     ) -> ApiResult<usize> {
-        for (entity, id) in subjects {
+        let mut queue: Vec<Subject> = subjects.into_iter().collect();
+        let mut done: BTreeSet<Subject> = BTreeSet::new();
+        while let Some(subject) = queue.pop() {
+            if !done.insert(subject.clone()) {
+                continue;
+            }
+            let (entity, id) = subject;
             let Some(row) = records::get(conn, &id)?.filter(|r| r.entity == entity) else {
                 continue;
             };
             match entity {
                 "household" => self.household(conn, seqs, &row)?,
-                _ => self.rental(conn, seqs, &row)?,
+                "rental" => self.rental(conn, seqs, &row)?,
+                _ => {
+                    for peer in self.tenant(conn, seqs, &row)? {
+                        queue.push(("tenant", peer.record_id.clone()));
+                        queue.extend(peer.rental_id.map(|r| ("rental", r)));
+                    }
+                }
             }
         }
         Ok(self.written)
@@ -152,6 +173,7 @@ impl<'a> Engine<'a> {
             }),
         )?;
 
+        let start = self.sync.campaign_start.clone();
         let visited = self
             .live(conn, "visit", &row.scope)?
             .iter()
@@ -159,12 +181,13 @@ impl<'a> Engine<'a> {
             .any(|v| {
                 v.get("target_id").and_then(Value::as_str) == Some(row.id.as_str())
                     && v.get("kind").and_then(Value::as_str) == Some("door_to_door")
+                    && visit_date(&v).is_none_or(|d| d >= start)
             });
         let active = !row.deleted && !vacant && !visited;
         let detail = if visited {
-            "已有入户走访记录"
+            "已有入户走访记录".to_owned()
         } else {
-            "尚无入户走访记录"
+            format!("{start} 以来尚无入户走访记录")
         };
         self.upsert(
             conn,
@@ -176,7 +199,8 @@ impl<'a> Engine<'a> {
                 "level": "info",
                 "reasons": [{"code": "not_visited", "points": 0, "detail": detail}],
             }),
-        )
+        )?;
+        self.outside_grid(conn, seqs, row, &fields)
     }
 
     fn rental(
@@ -200,13 +224,16 @@ impl<'a> Engine<'a> {
                 (when(&a.0), &a.1).cmp(&(when(&b.0), &b.1))
             })
             .map(|(f, _)| f);
-        let active_tenants = self
+        let tenants: Vec<String> = self
             .live(conn, "tenant", &row.scope)?
             .iter()
-            .map(fields_of)
-            .filter(|t| t.get("rental_id").and_then(Value::as_str) == Some(row.id.as_str()))
-            .filter(|t| t.get("move_out").is_none_or(Value::is_null))
-            .count() as u64;
+            .filter(|t| {
+                let f = fields_of(t);
+                f.get("rental_id").and_then(Value::as_str) == Some(row.id.as_str())
+                    && f.get("move_out").is_none_or(Value::is_null)
+            })
+            .map(|t| t.id.clone())
+            .collect();
         let mut codes: BTreeSet<String> = latest
             .as_ref()
             .and_then(|f| f.get("indicators")?.as_array().cloned())
@@ -214,13 +241,11 @@ impl<'a> Engine<'a> {
             .iter()
             .filter_map(|c| c.as_str().map(str::to_owned))
             .collect();
-        // Derived by the server from facts (DOMAIN.md): B1, D1, D2. X1 needs the ID-number
-        // index of the personal-data work and is not derived yet.
-        if latest
+        // Derived by the server from facts (DOMAIN.md): B1, D1, D2, X1.
+        let observed = latest
             .as_ref()
-            .and_then(|f| f.get("occupants_observed")?.as_u64())
-            .is_some_and(|n| n > active_tenants)
-        {
+            .and_then(|f| f.get("occupants_observed")?.as_u64());
+        if observed.is_some_and(|n| n > tenants.len() as u64) {
             codes.insert("B1".into());
         }
         if matches!(
@@ -233,6 +258,12 @@ impl<'a> Engine<'a> {
             && fields.get("written_contract").and_then(Value::as_bool) != Some(true)
         {
             codes.insert("D2".into());
+        }
+        for tenant in &tenants {
+            if elsewhere(conn, tenant)?.iter().any(|p| p.active) {
+                codes.insert("X1".into());
+                break;
+            }
         }
         let score = self.rules.score(&codes);
         let active = !row.deleted && score.level != "green";
@@ -248,7 +279,69 @@ impl<'a> Engine<'a> {
                 "reasons": score.reasons,
                 "rule_version": score.rule_version,
             }),
-        )
+        )?;
+        self.outside_grid(conn, seqs, row, &fields)
+    }
+
+    /// `duplicate_tenant` for one tenant; returns every tenant record elsewhere with its ID
+    /// number, active or not (one that just moved out changes its peers' flags too).
+    fn tenant(
+        &mut self,
+        conn: &mut DbConn,
+        seqs: &mut SeqAllocator,
+        row: &RecordRow,
+    ) -> ApiResult<Vec<personal::IdIndexRow>> {
+        let peers = elsewhere(conn, &row.id)?;
+        let me_active = personal::index_of(conn, &row.id)?.is_some_and(|r| r.active);
+        let active_peers: Vec<&personal::IdIndexRow> = peers.iter().filter(|p| p.active).collect();
+        let active = !row.deleted && me_active && !active_peers.is_empty();
+        let detail = format!(
+            "同一身份证号同时登记在另外 {} 处出租房",
+            active_peers
+                .iter()
+                .filter_map(|p| p.rental_id.as_ref())
+                .collect::<BTreeSet<_>>()
+                .len()
+        );
+        self.upsert(
+            conn,
+            seqs,
+            row,
+            "duplicate_tenant",
+            active,
+            json!({
+                "level": "info",
+                "reasons": [{"code": "X1", "points": 0, "detail": detail}],
+            }),
+        )?;
+        Ok(peers)
+    }
+
+    fn outside_grid(
+        &mut self,
+        conn: &mut DbConn,
+        seqs: &mut SeqAllocator,
+        row: &RecordRow,
+        fields: &Map<String, Value>,
+    ) -> ApiResult<()> {
+        let point = fields
+            .get("lng")
+            .and_then(Value::as_f64)
+            .zip(fields.get("lat").and_then(Value::as_f64));
+        if !self.boundaries.contains_key(&row.scope) {
+            let boundary = areas::get(conn, &row.scope)?
+                .and_then(|a| a.boundary)
+                .and_then(|b| serde_json::from_str(&b).ok());
+            self.boundaries.insert(row.scope.clone(), boundary);
+        }
+        let outside = match (point, &self.boundaries[&row.scope]) {
+            (Some((lng, lat)), Some(boundary)) => !geo::covers(boundary, lng, lat),
+            _ => false,
+        };
+        self.upsert(conn, seqs, row, "outside_grid", !row.deleted && outside, json!({
+            "level": "info",
+            "reasons": [{"code": "outside_grid", "points": 0, "detail": if outside { "登记位置不在所属网格范围内" } else { "位置在网格范围内或未登记位置" }}],
+        }))
     }
 
     /// Writes the changed fields of a flag; creates it only when its rule fires.
@@ -292,12 +385,7 @@ impl<'a> Engine<'a> {
         if changed.is_empty() {
             return Ok(());
         }
-        let hlc = self
-            .clock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .tick(self.now_ms as u64)
-            .to_string();
+        let hlc = self.sync.tick(self.now_ms);
         let target = Target {
             entity: "flag",
             id: &id,
@@ -311,6 +399,7 @@ impl<'a> Engine<'a> {
         write::apply(
             conn,
             seqs,
+            &self.sync.cipher,
             existing,
             target,
             &Op::Put(changed),
@@ -323,16 +412,41 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Recomputes every household's and rental's flags (`fangzha flags recompute`, the demo).
-pub fn recompute_all(conn: &mut DbConn, clock: &Mutex<Clock>, now_ms: i64) -> ApiResult<usize> {
+/// Index rows of tenants at other rentals with the same ID number as this tenant.
+fn elsewhere(conn: &mut DbConn, tenant_id: &str) -> ApiResult<Vec<personal::IdIndexRow>> {
+    let Some(me) = personal::index_of(conn, tenant_id)? else {
+        return Ok(Vec::new());
+    };
+    Ok(personal::with_hash(conn, &me.id_hash)?
+        .into_iter()
+        .filter(|r| {
+            r.entity == "tenant" && r.record_id != me.record_id && r.rental_id != me.rental_id
+        })
+        .collect())
+}
+
+/// The calendar date (China time) of a visit, if it says when.
+fn visit_date(v: &Map<String, Value>) -> Option<String> {
+    match v.get("visited_at")? {
+        Value::String(s) => s.get(..10).map(str::to_owned),
+        Value::Number(n) => {
+            let (y, m, d) = civil_from_days((n.as_i64()? / 1000 + 8 * 3600).div_euclid(86_400));
+            Some(format!("{y:04}-{m:02}-{d:02}"))
+        }
+        _ => None,
+    }
+}
+
+/// Recomputes every household's, rental's and tenant's flags (`fangzha flags recompute`).
+pub fn recompute_all(conn: &mut DbConn, sync: &SyncContext, now_ms: i64) -> ApiResult<usize> {
     let mut subjects = BTreeSet::new();
-    for entity in ["household", "rental"] {
+    for entity in ["household", "rental", "tenant"] {
         for (id, _) in records::ids_of_entity(conn, entity)? {
             subjects.insert((entity, id));
         }
     }
     let mut seqs = SeqAllocator::default();
-    let written = Engine::new(clock, now_ms).refresh(conn, &mut seqs, subjects)?;
+    let written = Engine::new(sync, now_ms).refresh(conn, &mut seqs, subjects)?;
     seqs.finish(conn)?;
     Ok(written)
 }

@@ -1,7 +1,7 @@
 //! Builds the HTTP server from settings: secrets, pool, migrations, routes, middleware.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{Server, Service};
@@ -15,7 +15,7 @@ use crate::auth::login_guard::LoginGuard;
 use crate::config::{Secrets, Settings};
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::sync::hlc::Clock;
+use crate::sync::SyncContext;
 use crate::{api, db, pwa};
 
 /// A bound, not yet running server.
@@ -50,7 +50,7 @@ impl Application {
             jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs),
             login_guard: LoginGuard::new(settings.login.clone()),
             metrics: Metrics::new()?,
-            clock: Mutex::new(Clock::new("server")),
+            sync: SyncContext::new(secrets.cipher(), &settings.campaign_start),
             settings: Arc::new(settings),
         });
         let server = HttpServer::new(move || {

@@ -1,13 +1,13 @@
 //! What every handler shares.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::login_guard::LoginGuard;
 use crate::config::Settings;
 use crate::db::Pool;
 use crate::metrics::Metrics;
-use crate::sync::hlc::Clock;
+use crate::sync::SyncContext;
 
 /// Application state, cloned cheaply into every worker (`web::Data` holds it in an `Arc`).
 pub struct AppState {
@@ -21,6 +21,6 @@ pub struct AppState {
     pub login_guard: LoginGuard,
     /// Prometheus registry and instruments.
     pub metrics: Metrics,
-    /// The server's HLC (node `server`), advanced past every HLC it receives.
-    pub clock: Mutex<Clock>,
+    /// Server clock, field cipher and campaign settings for sync writes.
+    pub sync: SyncContext,
 }

@@ -6,5 +6,6 @@ mod auth;
 mod cli;
 mod health;
 mod helpers;
+mod personal;
 mod schema;
 mod sync;

@@ -5,15 +5,15 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
 /// A grid worker's device: its client id, token and mutation counter.
-struct Device {
-    client_id: String,
-    token: String,
-    mid: i64,
-    ms: u64,
+pub(crate) struct Device {
+    pub(crate) client_id: String,
+    pub(crate) token: String,
+    pub(crate) mid: i64,
+    pub(crate) ms: u64,
 }
 
 impl Device {
-    async fn new(app: &TestApp, username: &str, password: &str) -> Device {
+    pub(crate) async fn new(app: &TestApp, username: &str, password: &str) -> Device {
         let token = app.login(username, password).await["access_token"]
             .as_str()
             .unwrap()
@@ -26,22 +26,22 @@ impl Device {
         }
     }
 
-    fn hlc(&mut self) -> String {
+    pub(crate) fn hlc(&mut self) -> String {
         self.ms += 1;
         format!("{:015}-00000-{}", self.ms, self.client_id)
     }
 
-    fn put(&mut self, entity: &str, id: &str, scope: &str, fields: Value) -> Value {
+    pub(crate) fn put(&mut self, entity: &str, id: &str, scope: &str, fields: Value) -> Value {
         self.mid += 1;
         json!({"mid": self.mid, "hlc": self.hlc(), "entity": entity, "id": id, "scope": scope, "op": "put", "fields": fields})
     }
 
-    fn op(&mut self, op: &str, entity: &str, id: &str, scope: &str) -> Value {
+    pub(crate) fn op(&mut self, op: &str, entity: &str, id: &str, scope: &str) -> Value {
         self.mid += 1;
         json!({"mid": self.mid, "hlc": self.hlc(), "entity": entity, "id": id, "scope": scope, "op": op})
     }
 
-    async fn push(&self, app: &TestApp, mutations: Vec<Value>) -> reqwest::Response {
+    pub(crate) async fn push(&self, app: &TestApp, mutations: Vec<Value>) -> reqwest::Response {
         app.post(
             "/api/sync/push",
             &json!({"client_id": self.client_id, "schema": 1, "mutations": mutations}),
@@ -50,13 +50,13 @@ impl Device {
         .await
     }
 
-    async fn pushed(&self, app: &TestApp, mutations: Vec<Value>) -> Value {
+    pub(crate) async fn pushed(&self, app: &TestApp, mutations: Vec<Value>) -> Value {
         let r = self.push(app, mutations).await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 
-    async fn pull(&self, app: &TestApp, cursors: Value) -> Value {
+    pub(crate) async fn pull(&self, app: &TestApp, cursors: Value) -> Value {
         let r = app
             .post(
                 "/api/sync/pull",
@@ -69,12 +69,12 @@ impl Device {
     }
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
 /// The changes of a pull page that are not server-computed flags.
-fn records(page: &Value) -> Vec<Value> {
+pub(crate) fn records(page: &Value) -> Vec<Value> {
     page["changes"]
         .as_array()
         .unwrap()
@@ -84,7 +84,7 @@ fn records(page: &Value) -> Vec<Value> {
         .collect()
 }
 
-fn statuses(resp: &Value) -> Vec<String> {
+pub(crate) fn statuses(resp: &Value) -> Vec<String> {
     resp["results"]
         .as_array()
         .unwrap()
@@ -94,7 +94,7 @@ fn statuses(resp: &Value) -> Vec<String> {
 }
 
 /// Admin, township/village/grid, a grid worker on the grid. Returns (admin token, grid id).
-async fn setup(app: &TestApp) -> (String, String, String) {
+pub(crate) async fn setup(app: &TestApp) -> (String, String, String) {
     let admin = app.admin_token().await;
     let (_, village, grid) = app.area_tree(&admin).await;
     app.add_user("wangli", "grid-password-1", "grid_worker", &[&grid])
@@ -102,7 +102,7 @@ async fn setup(app: &TestApp) -> (String, String, String) {
     (admin, village, grid)
 }
 
-const ID: &str = "11010519491231002X";
+pub(crate) const ID: &str = "11010519491231002X";
 
 #[tokio::test]
 async fn push_then_pull_round_trip_with_masking_by_role() {

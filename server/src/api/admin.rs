@@ -127,3 +127,38 @@ pub async fn set_user_areas(
     .await?;
     Ok(HttpResponse::Ok().json(UserView::new(user, areas)))
 }
+
+/// `?limit=` of the audit listing.
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /api/audit`: the newest administrative actions and the access log of full personal
+/// values (who saw which record, when, why). Admins only.
+pub async fn audit(
+    _: AdminUser,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> ApiResult<HttpResponse> {
+    let limit = query.limit.unwrap_or(200).clamp(1, 5000);
+    let (audit, access) = db::run(&state.pool, move |conn| {
+        Ok((
+            db::audit::recent(conn, limit)?,
+            db::personal::recent_access(conn, limit)?,
+        ))
+    })
+    .await?;
+    let audit: Vec<serde_json::Value> = audit
+        .into_iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "at_ms": e.at_ms, "actor_id": e.actor_id, "action": e.action,
+                "target_kind": e.target_kind, "target_id": e.target_id,
+                "detail": e.detail.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
+                "ip": e.ip,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "audit": audit, "access": access })))
+}

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod flags;
 pub mod health;
 pub mod sync;
 pub mod views;
@@ -32,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                 .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
                 .service(resource("/auth/logout").route(web::post().to(auth::logout)))
                 .service(resource("/me").route(web::get().to(auth::me)))
+                .service(resource("/flags/{id}/review").route(web::post().to(flags::review)))
+                .service(resource("/audit").route(web::get().to(admin::audit)))
                 .service(resource("/sync/push").route(web::post().to(sync::push)))
                 .service(resource("/sync/pull").route(web::post().to(sync::pull)))
                 .service(

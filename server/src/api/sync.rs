@@ -7,13 +7,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::AuthUser;
+use crate::db::personal::NewAccess;
 use crate::db::{self, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::sync::entities;
 use crate::sync::pull::{self, PullRequest};
 use crate::sync::push::{self, PushRequest};
 use crate::sync::scopes::{Access, AreaTree};
+use crate::sync::{entities, view};
 
 /// `POST /api/sync/push`.
 pub async fn push(
@@ -27,7 +28,7 @@ pub async fn push(
     let mids = push::check_batch(&req, now)?;
     let st = state.clone();
     let resp = db::run(&state.pool, move |conn| {
-        push::apply_batch(conn, &user, &req, &mids, &st.clock, now)
+        push::apply_batch(conn, &st.sync, &user, &req, &mids, now)
     })
     .await?;
     state
@@ -44,8 +45,9 @@ pub async fn pull(
 ) -> ApiResult<HttpResponse> {
     let started = Instant::now();
     let req = body.into_inner();
+    let st = state.clone();
     let resp = db::run(&state.pool, move |conn| {
-        pull::pull(conn, &user, &req, now_ms())
+        pull::pull(conn, &st.sync, &user, &req, now_ms())
     })
     .await?;
     state
@@ -81,7 +83,8 @@ pub async fn history(
     let entity = entities::entity(&entity_name)
         .filter(|e| e.visible_to(user.role))
         .ok_or_else(|| ApiError::not_found("记录不存在"))?;
-    let full = entities::sees_full_values(user.role);
+    let role = user.role;
+    let reader = user.id.clone();
     let record_id = id.clone();
     let (rows, names) = db::run(&state.pool, move |conn| {
         let record = db::records::get(conn, &id)?.filter(|r| r.entity == entity.name);
@@ -104,20 +107,23 @@ pub async fn history(
         Ok((rows, names))
     })
     .await?;
+    let mut delivered = std::collections::BTreeSet::new();
     let entries: Vec<HistoryEntry> = rows
         .iter()
         .enumerate()
+        .filter(|(_, r)| !entities::hidden_from(role, entity.name, &r.field))
         .map(|(i, r)| {
-            let mut value: Value = r
+            let stored: Value = r
                 .value
                 .as_deref()
                 .and_then(|v| serde_json::from_str(v).ok())
                 .unwrap_or(Value::Null);
-            if !full
-                && let (Some(kind), Some(s)) = (entity.field(&r.field), value.as_str())
-                && entities::is_sensitive(kind)
+            let value = view::present_value(&state.sync.cipher, role, entity, &r.field, stored);
+            if entities::sees_full_values(role)
+                && value.is_string()
+                && entity.field(&r.field).is_some_and(entities::is_sensitive)
             {
-                value = Value::String(entities::mask(kind, s));
+                delivered.insert(r.field.clone());
             }
             let superseded = r.won
                 && rows[i + 1..]
@@ -136,6 +142,20 @@ pub async fn history(
             }
         })
         .collect();
+    if !delivered.is_empty() {
+        let entry = NewAccess {
+            at_ms: now_ms(),
+            user_id: reader,
+            record_id: record_id.clone(),
+            entity: entity.name.to_owned(),
+            fields: delivered.into_iter().collect::<Vec<_>>().join(","),
+            purpose: "history".into(),
+        };
+        db::run(&state.pool, move |conn| {
+            Ok(db::personal::log_access(conn, &[entry])?)
+        })
+        .await?;
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "entity": entity.name,
         "id": record_id,

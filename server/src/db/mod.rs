@@ -5,6 +5,7 @@
 pub mod areas;
 pub mod audit;
 pub mod devices;
+pub mod personal;
 pub mod records;
 pub mod schema;
 pub mod tokens;

@@ -132,6 +132,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    id_index (record_id) {
+        record_id -> Text,
+        entity -> Text,
+        scope -> Text,
+        id_hash -> Text,
+        rental_id -> Nullable<Text>,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    access_log (id) {
+        id -> BigInt,
+        at_ms -> BigInt,
+        user_id -> Text,
+        record_id -> Text,
+        entity -> Text,
+        fields -> Text,
+        purpose -> Text,
+    }
+}
+
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> areas (area_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -148,4 +171,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     records,
     record_history,
     rejected_mutations,
+    id_index,
+    access_log,
 );

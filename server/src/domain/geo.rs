@@ -102,3 +102,92 @@ mod tests {
         }
     }
 }
+
+/// Whether a validated boundary covers a point, boundary included (like geo's `Intersects`
+/// for a point): inside the outer ring or on it, and not strictly inside a hole.
+pub fn covers(geometry: &Value, lng: f64, lat: f64) -> bool {
+    let polygons: Vec<&Value> = match geometry.get("type").and_then(Value::as_str) {
+        Some("Polygon") => geometry.get("coordinates").into_iter().collect(),
+        Some("MultiPolygon") => geometry
+            .get("coordinates")
+            .and_then(Value::as_array)
+            .map(|p| p.iter().collect())
+            .unwrap_or_default(),
+        _ => return false,
+    };
+    polygons.into_iter().any(|rings| {
+        let rings: Vec<Vec<(f64, f64)>> = rings
+            .as_array()
+            .map(|r| r.iter().map(ring_points).collect())
+            .unwrap_or_default();
+        match rings.split_first() {
+            Some((outer, holes)) => {
+                ring_relation(outer, lng, lat) != Relation::Outside
+                    && holes
+                        .iter()
+                        .all(|h| ring_relation(h, lng, lat) != Relation::Inside)
+            }
+            None => false,
+        }
+    })
+}
+
+fn ring_points(ring: &Value) -> Vec<(f64, f64)> {
+    ring.as_array()
+        .map(|pts| pts.iter().filter_map(|p| position(p).ok()).collect())
+        .unwrap_or_default()
+}
+
+#[derive(PartialEq)]
+enum Relation {
+    Inside,
+    OnBoundary,
+    Outside,
+}
+
+/// Ray casting, with points on an edge reported as on the boundary.
+fn ring_relation(ring: &[(f64, f64)], x: f64, y: f64) -> Relation {
+    let mut inside = false;
+    for w in ring.windows(2) {
+        let ((x1, y1), (x2, y2)) = (w[0], w[1]);
+        let cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1);
+        let within = x >= x1.min(x2) && x <= x1.max(x2) && y >= y1.min(y2) && y <= y1.max(y2);
+        if cross.abs() <= 1e-12 && within {
+            return Relation::OnBoundary;
+        }
+        if (y1 > y) != (y2 > y) && x < (x2 - x1) * (y - y1) / (y2 - y1) + x1 {
+            inside = !inside;
+        }
+    }
+    if inside {
+        Relation::Inside
+    } else {
+        Relation::Outside
+    }
+}
+
+#[cfg(test)]
+mod covers_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inside_on_and_outside() {
+        let square = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]]]});
+        assert!(covers(&square, 1.0, 1.0), "inside");
+        assert!(covers(&square, 2.0, 1.0), "on an edge");
+        assert!(covers(&square, 0.0, 0.0), "on a corner");
+        assert!(!covers(&square, 2.5, 1.0), "outside");
+        assert!(!covers(&square, -0.000001, 1.0), "just outside");
+        let holed = json!({"type": "Polygon", "coordinates": [
+            [[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0], [0.0, 0.0]],
+            [[1.0, 1.0], [3.0, 1.0], [3.0, 3.0], [1.0, 3.0], [1.0, 1.0]]]});
+        assert!(!covers(&holed, 2.0, 2.0), "in the hole");
+        assert!(covers(&holed, 1.0, 2.0), "on the hole's edge");
+        assert!(covers(&holed, 0.5, 0.5));
+        let multi = json!({"type": "MultiPolygon", "coordinates": [square["coordinates"].clone(),
+            [[[10.0, 10.0], [11.0, 10.0], [11.0, 11.0], [10.0, 10.0]]]]});
+        assert!(covers(&multi, 10.9, 10.5));
+        assert!(!covers(&multi, 5.0, 5.0));
+    }
+}

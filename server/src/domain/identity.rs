@@ -161,3 +161,39 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TODAY: (i32, u32, u32) = (2026, 12, 1);
+
+    fn valid_id() -> impl Strategy<Value = String> {
+        (
+            110_000u32..660_000,
+            1900i32..2026,
+            1u32..=12,
+            1u32..=28,
+            0u32..1000,
+        )
+            .prop_map(|(area, y, m, d, seq)| {
+                let first17 = format!("{area:06}{y:04}{m:02}{d:02}{seq:03}");
+                format!("{first17}{}", id_check_char(&first17))
+            })
+    }
+
+    proptest! {
+        /// Generated numbers pass, and changing any one character to any other fails: the
+        /// weights are non-zero mod 11, so a single change always moves the checksum.
+        #[test]
+        fn every_single_character_change_is_caught(id in valid_id(), pos in 0usize..18, repl in prop::sample::select(b"0123456789X".to_vec())) {
+            prop_assert_eq!(check_id_number(&id, TODAY), Ok(()));
+            let mut bytes = id.clone().into_bytes();
+            prop_assume!(bytes[pos] != repl);
+            bytes[pos] = repl;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert!(check_id_number(&changed, TODAY).is_err(), "{} accepted", changed);
+        }
+    }
+}

@@ -61,7 +61,19 @@ mod tests {
             (&[m(true, true, false), m(true, false, false)], "partial"),
             (&[m(true, true, false), m(true, false, true)], "registered"),
             (&[m(false, false, true), m(false, false, true)], "exempt"),
-            (&[m(true, false, false), m(false, false, true)], "partial"),
+            // As DOMAIN.md counts it: registered + covered (1) is not below holders (1).
+            (
+                &[m(true, false, false), m(false, false, true)],
+                "registered",
+            ),
+            (
+                &[
+                    m(true, false, false),
+                    m(true, false, false),
+                    m(false, false, true),
+                ],
+                "partial",
+            ),
         ];
         for (members, want) in cases {
             assert_eq!(status(members), *want, "{members:?}");

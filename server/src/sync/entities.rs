@@ -188,6 +188,8 @@ pub static ENTITIES: &[Entity] = &[
             ("inspected_at", Kind::Time),
             ("inspectors", Kind::Text),
             ("police_present", Kind::Bool),
+            // A neighbour's or landlord's tip (F1): who reported it reaches police only.
+            ("reporter", Kind::Text),
             ("notes", Kind::Text),
             ("photos", Kind::Photos),
         ],
@@ -315,6 +317,12 @@ impl Entity {
             _ => true,
         }
     }
+}
+
+/// Whether a field is withheld from a role entirely (a tip's reporter from all but police
+/// and admins).
+pub fn hidden_from(role: Role, entity: &str, field: &str) -> bool {
+    entity == "inspection" && field == "reporter" && !sees_full_values(role)
 }
 
 /// Fields shown masked to roles that do not need the full value.

@@ -6,10 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::SyncContext;
 use super::entities::{self, Entity};
 use super::push::{check_client_id, check_schema};
 use super::scopes::{Access, AreaTree};
+use super::view;
 use crate::auth::AuthUser;
+use crate::db::personal::{self, NewAccess};
 use crate::db::records::{self, RecordRow};
 use crate::db::{DbConn, devices};
 use crate::domain::account::Role;
@@ -86,6 +89,7 @@ pub fn record_digest(id: &str, version: &str) -> u64 {
 /// Reads one page for the user.
 pub fn pull(
     conn: &mut DbConn,
+    sync: &SyncContext,
     user: &AuthUser,
     req: &PullRequest,
     now_ms: i64,
@@ -106,7 +110,7 @@ pub fn pull(
     let limit = req
         .limit
         .map_or(DEFAULT_LIMIT, |l| (l as usize).clamp(1, MAX_LIMIT));
-    let full_values = entities::sees_full_values(user.role);
+    let mut access = Vec::new();
 
     let mut changes = Vec::new();
     let mut cursors = BTreeMap::new();
@@ -133,7 +137,18 @@ pub fn pull(
             if row.deleted && start == 0 {
                 continue;
             }
-            changes.push(change(row, entity, full_values));
+            let (change, delivered) = change(row, entity, sync, user.role);
+            if !delivered.is_empty() {
+                access.push(NewAccess {
+                    at_ms: now_ms,
+                    user_id: user.id.clone(),
+                    record_id: change.id.clone(),
+                    entity: change.entity.clone(),
+                    fields: delivered.join(","),
+                    purpose: "sync_pull".into(),
+                });
+            }
+            changes.push(change);
         }
         cursors.insert(scope.clone(), cursor);
         if more {
@@ -142,6 +157,8 @@ pub fn pull(
             caught_up.push(scope.clone());
         }
     }
+    // Every full personal value handed to a person is logged (PIPL): who, which record, when.
+    personal::log_access(conn, &access)?;
     let mut checksums = BTreeMap::new();
     for scope in caught_up {
         let sum = checksum(conn, &scope, user.role)?;
@@ -158,22 +175,21 @@ pub fn pull(
     })
 }
 
-fn change(row: RecordRow, entity: &Entity, full_values: bool) -> Change {
+fn change(
+    row: RecordRow,
+    entity: &Entity,
+    sync: &SyncContext,
+    role: Role,
+) -> (Change, Vec<String>) {
     let hlc: Map<String, Value> = serde_json::from_str(&row.hlcs).unwrap_or_default();
-    let fields = (!row.deleted).then(|| {
-        let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
-        if !full_values {
-            for (name, value) in fields.iter_mut() {
-                if let (Some(kind), Some(s)) = (entity.field(name), value.as_str())
-                    && entities::is_sensitive(kind)
-                {
-                    *value = Value::String(entities::mask(kind, s));
-                }
-            }
-        }
-        fields
-    });
-    Change {
+    let (fields, delivered) = if row.deleted {
+        (None, Vec::new())
+    } else {
+        let stored: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+        let (fields, delivered) = view::present(&sync.cipher, role, entity, stored);
+        (Some(fields), delivered)
+    };
+    let change = Change {
         scope: row.scope,
         seq: row.seq,
         entity: row.entity,
@@ -182,7 +198,8 @@ fn change(row: RecordRow, entity: &Entity, full_values: bool) -> Change {
         hlc,
         deleted: row.deleted,
         version: row.version,
-    }
+    };
+    (change, delivered)
 }
 
 /// The checksum of a scope's live records visible to `role`.

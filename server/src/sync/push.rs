@@ -1,14 +1,14 @@
 //! `POST /api/sync/push`: a device's batch of mutations, applied in one transaction.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use actix_web::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::SyncContext;
 use super::entities::{self, Entity, Kind};
-use super::hlc::{Clock, Hlc};
+use super::hlc::Hlc;
 use super::merge::Op;
 use super::scopes::{Access, AreaTree};
 use super::write::{self, Target, Writer};
@@ -153,10 +153,10 @@ pub fn check_schema(schema: u32) -> ApiResult<()> {
 /// Applies a checked batch inside one write transaction.
 pub fn apply_batch(
     conn: &mut DbConn,
+    sync: &SyncContext,
     user: &AuthUser,
     req: &PushRequest,
     mids: &[i64],
-    clock: &Mutex<Clock>,
     now_ms: i64,
 ) -> ApiResult<PushResponse> {
     db::write_tx(conn, |conn| {
@@ -187,6 +187,7 @@ pub fn apply_batch(
             }
             new_last = mid;
             let ctx = Ctx {
+                sync,
                 user,
                 access: &access,
                 tree: &tree,
@@ -225,20 +226,21 @@ pub fn apply_batch(
                 }
             }
         }
-        // Flags of what this batch touched, in the same transaction: a push and the flags it
-        // raises commit together.
-        flags::Engine::new(clock, now_ms).refresh(conn, &mut seqs, subjects)?;
-        seqs.finish(conn)?;
-        devices::set_last_mid(conn, &req.client_id, new_last, now_ms)?;
-        let server_hlc = {
-            let mut clock = clock.lock().unwrap_or_else(|p| p.into_inner());
+        // The server clock moves past the batch first, so flags it raises order after it.
+        {
+            let mut clock = sync.clock.lock().unwrap_or_else(|p| p.into_inner());
             for m in &req.mutations {
                 if let Some(h) = m.get("hlc").and_then(Value::as_str).and_then(Hlc::parse) {
                     clock.observe(&h, now_ms as u64);
                 }
             }
-            clock.tick(now_ms as u64).to_string()
-        };
+        }
+        // Flags of what this batch touched, in the same transaction: a push and the flags it
+        // raises commit together.
+        flags::Engine::new(sync, now_ms).refresh(conn, &mut seqs, subjects)?;
+        seqs.finish(conn)?;
+        devices::set_last_mid(conn, &req.client_id, new_last, now_ms)?;
+        let server_hlc = sync.tick(now_ms);
         Ok(PushResponse {
             last_mid: new_last,
             server_time_ms: now_ms,
@@ -249,6 +251,7 @@ pub fn apply_batch(
 }
 
 struct Ctx<'a> {
+    sync: &'a SyncContext,
     user: &'a AuthUser,
     access: &'a Access,
     tree: &'a AreaTree,
@@ -333,7 +336,17 @@ fn apply_one(
         client_id: ctx.client_id,
         mid: Some(ctx.mid),
     };
-    let row = write::apply(conn, seqs, existing, target, &op, hlc, writer, ctx.now_ms)?;
+    let row = write::apply(
+        conn,
+        seqs,
+        &ctx.sync.cipher,
+        existing,
+        target,
+        &op,
+        hlc,
+        writer,
+        ctx.now_ms,
+    )?;
     Ok(Ok(row))
 }
 
@@ -439,7 +452,7 @@ fn check_fields(
     at_ms: i64,
 ) -> ApiResult<Result<(), Rejection>> {
     let role = ctx.access.role();
-    let stored = existing.map(write::state_of);
+    let stored = existing.map(|r| write::state_of(r, &ctx.sync.cipher));
     let id_type = fields
         .get("id_type")
         .and_then(Value::as_str)

@@ -1,10 +1,19 @@
 //! Applying one mutation to the stored record: merge, new seq, history. Used by device
 //! pushes and by server-side writes (node id `server`), so both follow the same rules.
+//!
+//! Personal values (ID numbers, phones) are encrypted here, at the storage boundary: the
+//! merge works on plain values, the database only ever holds ciphertext, in the record and in
+//! its history. Person records also keep their keyed ID hash in `id_index`.
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
+use super::entities;
 use super::merge::{Op, RecordState};
+use crate::crypto::FieldCipher;
 use crate::db::DbConn;
+use crate::db::personal::{self, IdIndexRow};
 use crate::db::records::{self, NewHistory, RecordRow, SeqAllocator};
 
 /// Who wrote a change, for the history.
@@ -29,10 +38,43 @@ pub struct Target<'a> {
     pub scope: &'a str,
 }
 
-/// Parses a stored row into its mergeable state.
-pub fn state_of(row: &RecordRow) -> RecordState {
+/// Whether a field of an entity holds personal data kept encrypted.
+fn sensitive(entity: &str, field: &str) -> bool {
+    entities::entity(entity)
+        .and_then(|e| e.field(field))
+        .is_some_and(entities::is_sensitive)
+}
+
+/// Opens a stored value of a field (decrypting personal values).
+pub fn open_value(cipher: &FieldCipher, entity: &str, field: &str, value: Value) -> Value {
+    match value {
+        Value::String(s) if sensitive(entity, field) => Value::String(
+            cipher
+                .decrypt(&s)
+                .unwrap_or_else(|| "（无法解密）".to_owned()),
+        ),
+        other => other,
+    }
+}
+
+fn seal_value(cipher: &FieldCipher, entity: &str, field: &str, value: &Value) -> Value {
+    match value {
+        Value::String(s) if sensitive(entity, field) => Value::String(cipher.encrypt(s)),
+        other => other.clone(),
+    }
+}
+
+/// Parses a stored row into its mergeable state, with personal values in the clear.
+pub fn state_of(row: &RecordRow, cipher: &FieldCipher) -> RecordState {
+    let stored: BTreeMap<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
     RecordState {
-        fields: serde_json::from_str(&row.fields).unwrap_or_default(),
+        fields: stored
+            .into_iter()
+            .map(|(k, v)| {
+                let v = open_value(cipher, &row.entity, &k, v);
+                (k, v)
+            })
+            .collect(),
         hlcs: serde_json::from_str(&row.hlcs).unwrap_or_default(),
         delete_hlc: row.delete_hlc.clone(),
         restore_hlc: row.restore_hlc.clone(),
@@ -45,6 +87,7 @@ pub fn state_of(row: &RecordRow) -> RecordState {
 pub fn apply(
     conn: &mut DbConn,
     seqs: &mut SeqAllocator,
+    cipher: &FieldCipher,
     existing: Option<RecordRow>,
     target: Target<'_>,
     op: &Op,
@@ -52,7 +95,10 @@ pub fn apply(
     writer: Writer<'_>,
     now_ms: i64,
 ) -> diesel::QueryResult<RecordRow> {
-    let mut state = existing.as_ref().map(state_of).unwrap_or_default();
+    let mut state = existing
+        .as_ref()
+        .map(|r| state_of(r, cipher))
+        .unwrap_or_default();
     let outcomes = state.apply(op, hlc);
     if let Some(row) = &existing
         && outcomes.is_empty()
@@ -60,17 +106,22 @@ pub fn apply(
         return Ok(row.clone());
     }
     let seq = seqs.next(conn, target.scope)?;
+    let sealed: BTreeMap<&String, Value> = state
+        .fields
+        .iter()
+        .map(|(k, v)| (k, seal_value(cipher, target.entity, k, v)))
+        .collect();
     let row = RecordRow {
         id: target.id.to_owned(),
         entity: target.entity.to_owned(),
         scope: target.scope.to_owned(),
         seq,
-        fields: to_json(&state.fields),
-        hlcs: to_json(&state.hlcs),
+        fields: serde_json::to_string(&sealed).unwrap_or_else(|_| "{}".into()),
+        hlcs: serde_json::to_string(&state.hlcs).unwrap_or_else(|_| "{}".into()),
         deleted: state.deleted(),
         version: state.max_hlc().unwrap_or(hlc).to_owned(),
-        delete_hlc: state.delete_hlc,
-        restore_hlc: state.restore_hlc,
+        delete_hlc: state.delete_hlc.clone(),
+        restore_hlc: state.restore_hlc.clone(),
         created_at_ms: existing.as_ref().map_or(now_ms, |r| r.created_at_ms),
         updated_at_ms: now_ms,
     };
@@ -81,8 +132,9 @@ pub fn apply(
             record_id: row.id.clone(),
             entity: row.entity.clone(),
             scope: row.scope.clone(),
+            value: (!o.value.is_null())
+                .then(|| seal_value(cipher, &row.entity, &o.field, &o.value).to_string()),
             field: o.field,
-            value: (!o.value.is_null()).then(|| o.value.to_string()),
             hlc: hlc.to_owned(),
             won: o.won,
             user_id: writer.user_id.map(str::to_owned),
@@ -92,9 +144,30 @@ pub fn apply(
         })
         .collect();
     records::add_history(conn, &history)?;
+    if matches!(target.entity, "tenant" | "member") {
+        index_person(conn, cipher, &row, &state)?;
+    }
     Ok(row)
 }
 
-fn to_json<V: serde::Serialize>(map: &BTreeMap<String, V>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
+/// Keeps the keyed hash of a person's ID number; a tenant counts as active at its rental
+/// until it moves out or is deleted.
+fn index_person(
+    conn: &mut DbConn,
+    cipher: &FieldCipher,
+    row: &RecordRow,
+    state: &RecordState,
+) -> diesel::QueryResult<()> {
+    let text = |name: &str| state.fields.get(name).and_then(Value::as_str);
+    let entry = text("id_number")
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| IdIndexRow {
+            record_id: row.id.clone(),
+            entity: row.entity.clone(),
+            scope: row.scope.clone(),
+            id_hash: cipher.id_hash(n),
+            rental_id: text("rental_id").map(str::to_owned),
+            active: !row.deleted && state.fields.get("move_out").is_none_or(Value::is_null),
+        });
+    personal::set_index(conn, &row.id, entry.as_ref())
 }
