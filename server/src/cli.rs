@@ -178,6 +178,7 @@ fn sync_context(settings: &Settings) -> anyhow::Result<std::sync::Arc<crate::syn
     Ok(std::sync::Arc::new(crate::sync::SyncContext::new(
         secrets.cipher(),
         &settings.campaign_start,
+        crate::config::risk_rules(settings)?,
     )))
 }
 

@@ -32,6 +32,9 @@ pub struct Settings {
     pub old_field_keys: Vec<SecretString>,
     /// Campaign start date (`YYYY-MM-DD`): visits before it do not count as visited.
     pub campaign_start: String,
+    /// A fraud-risk rules file (TOML, like `rules/risk-2021.1.toml`); the built-in weights
+    /// of DOMAIN.md when absent.
+    pub risk_rules: Option<PathBuf>,
     /// Access token lifetime in seconds.
     pub access_token_ttl_secs: u64,
     /// Refresh token lifetime in days.
@@ -84,6 +87,7 @@ impl Default for Settings {
             field_key: None,
             old_field_keys: Vec::new(),
             campaign_start: "2021-05-10".into(),
+            risk_rules: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             max_body_bytes: 5 * 1024 * 1024,
@@ -224,6 +228,22 @@ fn parse_key(hex_key: &SecretString) -> anyhow::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     key.copy_from_slice(&bytes);
     Ok(key)
+}
+
+/// The fraud-risk rules in force: the configured file, or the built-in table.
+pub fn risk_rules(settings: &Settings) -> anyhow::Result<crate::domain::risk::RiskRules> {
+    let Some(path) = &settings.risk_rules else {
+        return Ok(crate::domain::risk::RiskRules::builtin());
+    };
+    let rules: crate::domain::risk::RiskRules = config::Config::builder()
+        .add_source(config::File::from(path.as_path()).required(true))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .with_context(|| format!("reading risk rules {}", path.display()))?;
+    rules
+        .validate()
+        .map_err(|e| anyhow::anyhow!("risk rules {}: {e}", path.display()))?;
+    Ok(rules)
 }
 
 /// Reads a secret file, or creates it with 32 random bytes as hex and mode 0600.

@@ -17,7 +17,6 @@ use crate::db::{DbConn, areas, personal};
 use crate::domain::geo;
 use crate::domain::identity::civil_from_days;
 use crate::domain::registration::{self, MemberFacts};
-use crate::domain::risk::RiskRules;
 use crate::error::ApiResult;
 use crate::sync::SyncContext;
 use crate::sync::merge::Op;
@@ -59,7 +58,6 @@ pub fn subjects_of(row: &RecordRow) -> Vec<Subject> {
 pub struct Engine<'a> {
     sync: &'a SyncContext,
     now_ms: i64,
-    rules: RiskRules,
     cache: HashMap<(&'static str, String), Vec<RecordRow>>,
     boundaries: HashMap<String, Option<Value>>,
     written: usize,
@@ -71,7 +69,6 @@ impl<'a> Engine<'a> {
         Engine {
             sync,
             now_ms,
-            rules: RiskRules::builtin(),
             cache: HashMap::new(),
             boundaries: HashMap::new(),
             written: 0,
@@ -265,7 +262,7 @@ impl<'a> Engine<'a> {
                 break;
             }
         }
-        let score = self.rules.score(&codes);
+        let score = self.sync.rules.score(&codes);
         let active = !row.deleted && score.level != "green";
         self.upsert(
             conn,

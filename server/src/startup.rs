@@ -50,7 +50,11 @@ impl Application {
             jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs),
             login_guard: LoginGuard::new(settings.login.clone()),
             metrics: Metrics::new()?,
-            sync: SyncContext::new(secrets.cipher(), &settings.campaign_start),
+            sync: SyncContext::new(
+                secrets.cipher(),
+                &settings.campaign_start,
+                crate::config::risk_rules(&settings)?,
+            ),
             settings: Arc::new(settings),
         });
         let server = HttpServer::new(move || {

@@ -111,6 +111,25 @@ impl RiskRules {
         }
     }
 
+    /// Checks a rules file's content: every checklist code weighted once, sane levels.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version.trim().is_empty() {
+            return Err("rules need a version".into());
+        }
+        for code in INDICATOR_CODES {
+            if self.indicators.iter().filter(|i| i.code == *code).count() != 1 {
+                return Err(format!("indicator {code} must appear exactly once"));
+            }
+        }
+        if self.indicators.len() != INDICATOR_CODES.len() {
+            return Err("unknown indicator codes in the rules".into());
+        }
+        if !(self.yellow_from < self.red_from && self.red_from <= self.cap) {
+            return Err("need yellow_from < red_from <= cap".into());
+        }
+        Ok(())
+    }
+
     /// Scores a set of codes (ticked and derived together; each counts once).
     pub fn score(&self, codes: &BTreeSet<String>) -> Score {
         let replaced: BTreeSet<&str> = self
@@ -184,6 +203,67 @@ mod tests {
     }
 
     #[test]
+    fn each_indicator_alone_scores_its_points() {
+        let rules = RiskRules::builtin();
+        let expected = [
+            ("A1", 40),
+            ("A2", 40),
+            ("A3", 40),
+            ("A4", 25),
+            ("A5", 25),
+            ("A6", 15),
+            ("A7", 30),
+            ("B1", 15),
+            ("B2", 10),
+            ("C1", 20),
+            ("C2", 10),
+            ("C3", 10),
+            ("C4", 10),
+            ("C5", 10),
+            ("D1", 10),
+            ("D2", 10),
+            ("D3", 5),
+            ("E1", 5),
+            ("E2", 10),
+            ("F1", 15),
+            ("X1", 10),
+        ];
+        assert_eq!(expected.len(), INDICATOR_CODES.len());
+        for (code, points) in expected {
+            let s = rules.score(&codes(&[code]));
+            assert_eq!(s.score, points, "{code}");
+            assert_eq!(s.reasons.len(), 1, "{code}: no bonus alone");
+            let level = if points >= 40 {
+                "red"
+            } else if points >= 20 {
+                "yellow"
+            } else {
+                "green"
+            };
+            assert_eq!(s.level, level, "{code}");
+        }
+    }
+
+    #[test]
+    fn level_boundaries() {
+        let rules = RiskRules::builtin();
+        let at = |list: &[&str]| {
+            let s = rules.score(&codes(list));
+            (s.score, s.level)
+        };
+        assert_eq!(at(&["B1"]), (15, "green"));
+        assert_eq!(at(&["D3", "E1", "C2"]), (20, "yellow"));
+        assert_eq!(at(&["B2", "C2", "C3", "D3"]), (35, "yellow"));
+        assert_eq!(at(&["B2", "C2", "C3", "D3", "E1"]), (40, "red"));
+        assert_eq!(at(&["B2", "C2", "C3", "D3", "E1", "C4"]), (50, "red"));
+        // The bonus needs an equipment signal with a behaviour or tenancy one, not B.
+        assert_eq!(at(&["A4", "B1"]), (40, "red"));
+        assert_eq!(at(&["A4", "D3"]), (40, "red"));
+        assert_eq!(at(&["A6", "B2"]), (25, "yellow"));
+        assert_eq!(at(&["A6", "E1"]), (20, "yellow"));
+    }
+
+    #[test]
     fn reasons_explain_the_score() {
         let s = RiskRules::builtin().score(&codes(&["A6", "A7", "D2"]));
         let lines: Vec<(&str, u32)> = s
@@ -194,6 +274,25 @@ mod tests {
         assert_eq!(lines, [("A7", 30), ("D2", 10), ("COMBO", 10)]);
         assert_eq!(s.score, 50);
         assert!(s.reasons.iter().all(|r| !r.detail.is_empty()));
+    }
+
+    #[test]
+    fn the_shipped_rules_file_is_the_builtin_table() {
+        let text = include_str!("../../../rules/risk-2021.1.toml");
+        let file: RiskRules = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        file.validate().unwrap();
+        assert_eq!(
+            serde_json::to_value(&file).unwrap(),
+            serde_json::to_value(RiskRules::builtin()).unwrap()
+        );
+        let mut broken = file.clone();
+        broken.indicators.pop();
+        assert!(broken.validate().is_err());
     }
 
     #[test]

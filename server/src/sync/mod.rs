@@ -14,6 +14,7 @@ pub mod write;
 use std::sync::Mutex;
 
 use crate::crypto::FieldCipher;
+use crate::domain::risk::RiskRules;
 use hlc::Clock;
 
 /// The protocol version this server speaks (`schema` in push and pull).
@@ -28,15 +29,18 @@ pub struct SyncContext {
     pub cipher: FieldCipher,
     /// Campaign start date (`YYYY-MM-DD`): earlier visits do not count.
     pub campaign_start: String,
+    /// Fraud-risk weights in force.
+    pub rules: RiskRules,
 }
 
 impl SyncContext {
     /// A context with a fresh server clock.
-    pub fn new(cipher: FieldCipher, campaign_start: &str) -> SyncContext {
+    pub fn new(cipher: FieldCipher, campaign_start: &str, rules: RiskRules) -> SyncContext {
         SyncContext {
             clock: Mutex::new(Clock::new("server")),
             cipher,
             campaign_start: campaign_start.to_owned(),
+            rules,
         }
     }
 
