@@ -58,7 +58,8 @@ pub fn subjects_of(row: &RecordRow) -> Vec<Subject> {
 pub struct Engine<'a> {
     sync: &'a SyncContext,
     now_ms: i64,
-    cache: HashMap<(&'static str, String), Vec<RecordRow>>,
+    bulk: bool,
+    cache: HashMap<(&'static str, String), HashMap<String, Vec<RecordRow>>>,
     boundaries: HashMap<String, Option<Value>>,
     written: usize,
 }
@@ -69,6 +70,7 @@ impl<'a> Engine<'a> {
         Engine {
             sync,
             now_ms,
+            bulk: false,
             cache: HashMap::new(),
             boundaries: HashMap::new(),
             written: 0,
@@ -107,18 +109,32 @@ impl<'a> Engine<'a> {
         Ok(self.written)
     }
 
-    fn live(
+    /// Live records of `entity` that belong to `parent`. A push asks the index for the few
+    /// subjects it touched; a full recompute reads each scope once, grouped by parent
+    /// (children filed in another scope than their parent are then not seen).
+    fn children(
         &mut self,
         conn: &mut DbConn,
         entity: &'static str,
-        scope: &str,
-    ) -> ApiResult<&Vec<RecordRow>> {
-        let key = (entity, scope.to_owned());
-        if !self.cache.contains_key(&key) {
-            let rows = records::live_of_entity(conn, entity, scope)?;
-            self.cache.insert(key.clone(), rows);
+        parent: &RecordRow,
+    ) -> ApiResult<Vec<RecordRow>> {
+        if !self.bulk {
+            return Ok(records::live_children(conn, entity, &parent.id)?);
         }
-        Ok(&self.cache[&key])
+        let key = (entity, parent.scope.clone());
+        if !self.cache.contains_key(&key) {
+            let mut grouped: HashMap<String, Vec<RecordRow>> = HashMap::new();
+            for r in records::live_of_entity(conn, entity, &parent.scope)? {
+                if let Some(p) = r.parent_id.clone() {
+                    grouped.entry(p).or_default().push(r);
+                }
+            }
+            self.cache.insert(key.clone(), grouped);
+        }
+        Ok(self.cache[&key]
+            .get(&parent.id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn household(
@@ -130,10 +146,9 @@ impl<'a> Engine<'a> {
         let fields = fields_of(row);
         let vacant = fields.get("kind").and_then(Value::as_str) == Some("vacant");
         let members: Vec<MemberFacts> = self
-            .live(conn, "member", &row.scope)?
+            .children(conn, "member", row)?
             .iter()
             .map(fields_of)
-            .filter(|m| m.get("household_id").and_then(Value::as_str) == Some(row.id.as_str()))
             .filter(|m| m.get("living_at_home").and_then(Value::as_bool) != Some(false))
             .map(|m| MemberFacts {
                 has_smartphone: m.get("has_smartphone").and_then(Value::as_bool) == Some(true),
@@ -172,12 +187,11 @@ impl<'a> Engine<'a> {
 
         let start = self.sync.campaign_start.clone();
         let visited = self
-            .live(conn, "visit", &row.scope)?
+            .children(conn, "visit", row)?
             .iter()
             .map(fields_of)
             .any(|v| {
-                v.get("target_id").and_then(Value::as_str) == Some(row.id.as_str())
-                    && v.get("kind").and_then(Value::as_str) == Some("door_to_door")
+                v.get("kind").and_then(Value::as_str) == Some("door_to_door")
                     && visit_date(&v).is_none_or(|d| d >= start)
             });
         let active = !row.deleted && !vacant && !visited;
@@ -208,10 +222,9 @@ impl<'a> Engine<'a> {
     ) -> ApiResult<()> {
         let fields = fields_of(row);
         let latest = self
-            .live(conn, "inspection", &row.scope)?
+            .children(conn, "inspection", row)?
             .iter()
             .map(|r| (fields_of(r), r.version.clone()))
-            .filter(|(f, _)| f.get("rental_id").and_then(Value::as_str) == Some(row.id.as_str()))
             .max_by(|a, b| {
                 let when = |f: &Map<String, Value>| {
                     f.get("inspected_at")
@@ -222,13 +235,9 @@ impl<'a> Engine<'a> {
             })
             .map(|(f, _)| f);
         let tenants: Vec<String> = self
-            .live(conn, "tenant", &row.scope)?
+            .children(conn, "tenant", row)?
             .iter()
-            .filter(|t| {
-                let f = fields_of(t);
-                f.get("rental_id").and_then(Value::as_str) == Some(row.id.as_str())
-                    && f.get("move_out").is_none_or(Value::is_null)
-            })
+            .filter(|t| fields_of(t).get("move_out").is_none_or(Value::is_null))
             .map(|t| t.id.clone())
             .collect();
         let mut codes: BTreeSet<String> = latest
@@ -443,7 +452,9 @@ pub fn recompute_all(conn: &mut DbConn, sync: &SyncContext, now_ms: i64) -> ApiR
         }
     }
     let mut seqs = SeqAllocator::default();
-    let written = Engine::new(sync, now_ms).refresh(conn, &mut seqs, subjects)?;
+    let mut engine = Engine::new(sync, now_ms);
+    engine.bulk = true;
+    let written = engine.refresh(conn, &mut seqs, subjects)?;
     seqs.finish(conn)?;
     Ok(written)
 }

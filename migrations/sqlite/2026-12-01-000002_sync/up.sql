@@ -22,11 +22,15 @@ CREATE TABLE records (
     restore_hlc   TEXT,
     deleted       BOOLEAN NOT NULL,
     version       TEXT NOT NULL,
+    parent_id     TEXT,
     created_at_ms BIGINT NOT NULL,
     updated_at_ms BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX records_scope_seq_idx ON records (scope, seq);
 CREATE INDEX records_entity_scope_idx ON records (entity, scope);
+-- The record a child belongs to (a member's household, a tenant's or inspection's rental, a
+-- visit's target), copied out of `fields` so the flag engine finds children by index.
+CREATE INDEX records_parent_idx ON records (parent_id, entity);
 
 -- Every value that arrived: the winners and the losers, with their writer and times.
 CREATE TABLE record_history (

@@ -24,6 +24,8 @@ pub struct RecordRow {
     pub deleted: bool,
     /// Greatest HLC in the record, for checksums.
     pub version: String,
+    /// The record this one belongs to (household, rental, visit target).
+    pub parent_id: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -121,6 +123,20 @@ pub fn live_of_entity(conn: &mut DbConn, entity: &str, scope: &str) -> QueryResu
     records::table
         .filter(records::entity.eq(entity))
         .filter(records::scope.eq(scope))
+        .filter(records::deleted.eq(false))
+        .select(RecordRow::as_select())
+        .load(conn)
+}
+
+/// Live records of one entity that belong to `parent_id`.
+pub fn live_children(
+    conn: &mut DbConn,
+    entity: &str,
+    parent_id: &str,
+) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .filter(records::parent_id.eq(parent_id))
+        .filter(records::entity.eq(entity))
         .filter(records::deleted.eq(false))
         .select(RecordRow::as_select())
         .load(conn)

@@ -96,6 +96,7 @@ diesel::table! {
         restore_hlc -> Nullable<Text>,
         deleted -> Bool,
         version -> Text,
+        parent_id -> Nullable<Text>,
         created_at_ms -> BigInt,
         updated_at_ms -> BigInt,
     }

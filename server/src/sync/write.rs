@@ -120,6 +120,10 @@ pub fn apply(
         hlcs: serde_json::to_string(&state.hlcs).unwrap_or_else(|_| "{}".into()),
         deleted: state.deleted(),
         version: state.max_hlc().unwrap_or(hlc).to_owned(),
+        parent_id: ["household_id", "rental_id", "target_id"]
+            .iter()
+            .find_map(|f| state.fields.get(*f)?.as_str())
+            .map(str::to_owned),
         delete_hlc: state.delete_hlc.clone(),
         restore_hlc: state.restore_hlc.clone(),
         created_at_ms: existing.as_ref().map_or(now_ms, |r| r.created_at_ms),
