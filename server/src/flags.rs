@@ -361,6 +361,8 @@ impl<'a> Engine<'a> {
         computed: Value,
     ) -> ApiResult<()> {
         let id = flag_id(&subject.id, kind);
+        // Lock before reading: a concurrent push recomputing the same flag waits.
+        seqs.lock(conn, &subject.scope)?;
         let existing = records::get(conn, &id)?;
         if existing.is_none() && !active {
             return Ok(());

@@ -51,6 +51,11 @@ pub async fn review(
     let st = state.clone();
     let id = id.into_inner();
     let (row, role) = db::run_tx(&state.pool, move |conn| {
+        // Lock the flag's scope, then read it: a concurrent write cannot slip in between.
+        let mut seqs = SeqAllocator::default();
+        if let Some(found) = db::records::get(conn, &id)? {
+            seqs.lock(conn, &found.scope)?;
+        }
         let existing = db::records::get(conn, &id)?.filter(|r| r.entity == "flag" && !r.deleted);
         let tree = AreaTree::load(conn)?;
         let access = Access::load(conn, &user.id, user.role, &tree)?;
@@ -70,7 +75,6 @@ pub async fn review(
         }
         let hlc = st.sync.tick(now);
         let scope = existing.scope.clone();
-        let mut seqs = SeqAllocator::default();
         let target = Target {
             entity: "flag",
             id: &id,

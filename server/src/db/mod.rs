@@ -171,6 +171,35 @@ where
     }
 }
 
+/// Runs `f` in a read transaction that sees one snapshot from its first read to its end:
+/// SQLite's deferred `BEGIN` in WAL mode, PostgreSQL's `REPEATABLE READ`. For reads that must
+/// agree with each other (a pull page and the checksums it reports). `f` must not write.
+pub fn read_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Tm = <DbConn as Connection>::TransactionManager;
+    Tm::begin_transaction(conn)?;
+    if let DbConn::Pg(c) = conn
+        && let Err(e) =
+            c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    {
+        let _ = Tm::rollback_transaction(conn);
+        return Err(e.into());
+    }
+    match f(conn) {
+        Ok(value) => {
+            Tm::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = Tm::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
 /// Runs blocking database work on actix's blocking pool, taking the connection there too.
 pub async fn run<T, F>(pool: &Pool, f: F) -> ApiResult<T>
 where

@@ -209,38 +209,51 @@ pub fn scope_seq(conn: &mut DbConn, scope: &str) -> QueryResult<i64> {
         .unwrap_or(0))
 }
 
-/// Hands out sequence numbers inside one write transaction. The first number of a scope
-/// comes from `UPDATE … SET seq = seq + 1`, which takes the row lock until commit (so a
-/// concurrent writer to the same scope waits and gets later numbers); the rest are counted
-/// in memory and written back by [`SeqAllocator::finish`].
+/// Hands out sequence numbers inside one write transaction. A scope is locked first
+/// (`UPDATE scope_seqs SET seq = seq`, which holds the row lock until commit): a concurrent
+/// writer to the same scope waits, so seq order is commit order, and a record read after the
+/// lock cannot be changed underneath. Numbers are then counted in memory and written back
+/// by [`SeqAllocator::finish`].
 #[derive(Default)]
 pub struct SeqAllocator {
-    next: HashMap<String, (i64, bool)>,
+    /// Last number used per locked scope, and whether it moved.
+    last: HashMap<String, (i64, bool)>,
 }
 
 impl SeqAllocator {
-    /// The next seq of `scope`.
-    pub fn next(&mut self, conn: &mut DbConn, scope: &str) -> QueryResult<i64> {
-        if let Some((seq, dirty)) = self.next.get_mut(scope) {
-            *seq += 1;
-            *dirty = true;
-            return Ok(*seq);
+    /// Takes a scope's lock (once per transaction). Lock a batch's scopes in sorted order
+    /// before reading their records, so two batches never wait on each other in a cycle.
+    pub fn lock(&mut self, conn: &mut DbConn, scope: &str) -> QueryResult<()> {
+        if self.last.contains_key(scope) {
+            return Ok(());
         }
         let updated = diesel::update(scope_seqs::table.find(scope))
-            .set(scope_seqs::seq.eq(scope_seqs::seq + 1))
+            .set(scope_seqs::seq.eq(scope_seqs::seq))
             .execute(conn)?;
         if updated == 0 {
             return Err(diesel::result::Error::NotFound);
         }
         let seq = scope_seq(conn, scope)?;
-        self.next.insert(scope.to_owned(), (seq, false));
-        Ok(seq)
+        self.last.insert(scope.to_owned(), (seq, false));
+        Ok(())
     }
 
-    /// Stores the last number handed out for each scope.
+    /// The next seq of `scope` (locking it if needed).
+    pub fn next(&mut self, conn: &mut DbConn, scope: &str) -> QueryResult<i64> {
+        self.lock(conn, scope)?;
+        let entry = self
+            .last
+            .get_mut(scope)
+            .ok_or(diesel::result::Error::NotFound)?;
+        entry.0 += 1;
+        entry.1 = true;
+        Ok(entry.0)
+    }
+
+    /// Stores the last number handed out for each scope that moved.
     pub fn finish(self, conn: &mut DbConn) -> QueryResult<()> {
-        for (scope, (seq, dirty)) in self.next {
-            if dirty {
+        for (scope, (seq, moved)) in self.last {
+            if moved {
                 diesel::update(scope_seqs::table.find(&scope))
                     .set(scope_seqs::seq.eq(seq))
                     .execute(conn)?;

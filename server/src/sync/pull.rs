@@ -14,7 +14,7 @@ use super::view;
 use crate::auth::AuthUser;
 use crate::db::personal::{self, NewAccess};
 use crate::db::records::{self, RecordRow};
-use crate::db::{DbConn, devices};
+use crate::db::{self, DbConn, devices};
 use crate::domain::account::Role;
 use crate::error::ApiResult;
 
@@ -98,6 +98,21 @@ pub fn pull(
     check_schema(req.schema)?;
     // A plain read for a known device: pulls must not queue behind SQLite's write lock.
     devices::claim(conn, &req.client_id, &user.id, now_ms)?;
+    // One snapshot for the page and its checksums, so a checksum describes exactly the
+    // state the page brings the client to, whatever commits meanwhile.
+    let (resp, deliveries) = db::read_tx(conn, |conn| page(conn, sync, user, req, now_ms))?;
+    // Every full personal value handed to a person is logged (PIPL): who, which record, when.
+    personal::log_access(conn, &deliveries)?;
+    Ok(resp)
+}
+
+fn page(
+    conn: &mut DbConn,
+    sync: &SyncContext,
+    user: &AuthUser,
+    req: &PullRequest,
+    now_ms: i64,
+) -> ApiResult<(PullResponse, Vec<NewAccess>)> {
     let tree = AreaTree::load(conn)?;
     let access = Access::load(conn, &user.id, user.role, &tree)?;
     let held = access.current();
@@ -110,8 +125,7 @@ pub fn pull(
     let limit = req
         .limit
         .map_or(DEFAULT_LIMIT, |l| (l as usize).clamp(1, MAX_LIMIT));
-    let mut access = Vec::new();
-
+    let mut deliveries = Vec::new();
     let mut changes = Vec::new();
     let mut cursors = BTreeMap::new();
     let mut caught_up = Vec::new();
@@ -139,7 +153,7 @@ pub fn pull(
             }
             let (change, delivered) = change(row, entity, sync, user.role);
             if !delivered.is_empty() {
-                access.push(NewAccess {
+                deliveries.push(NewAccess {
                     at_ms: now_ms,
                     user_id: user.id.clone(),
                     record_id: change.id.clone(),
@@ -157,14 +171,12 @@ pub fn pull(
             caught_up.push(scope.clone());
         }
     }
-    // Every full personal value handed to a person is logged (PIPL): who, which record, when.
-    personal::log_access(conn, &access)?;
     let mut checksums = BTreeMap::new();
     for scope in caught_up {
         let sum = checksum(conn, &scope, user.role)?;
         checksums.insert(scope, sum);
     }
-    Ok(PullResponse {
+    let resp = PullResponse {
         scopes: held.iter().cloned().collect(),
         removed_scopes,
         changes,
@@ -172,7 +184,8 @@ pub fn pull(
         has_more,
         server_time_ms: now_ms,
         checksums,
-    })
+    };
+    Ok((resp, deliveries))
 }
 
 fn change(
@@ -181,7 +194,14 @@ fn change(
     sync: &SyncContext,
     role: Role,
 ) -> (Change, Vec<String>) {
-    let hlc: Map<String, Value> = serde_json::from_str(&row.hlcs).unwrap_or_default();
+    let mut hlc: Map<String, Value> = serde_json::from_str(&row.hlcs).unwrap_or_default();
+    // The deletion registers travel in the same map as `_delete` / `_restore` (no field name
+    // starts with `_`), so a client can merge its own pending delete or restore on top.
+    for (name, register) in [("_delete", &row.delete_hlc), ("_restore", &row.restore_hlc)] {
+        if let Some(h) = register {
+            hlc.insert(name.to_owned(), Value::String(h.clone()));
+        }
+    }
     let (fields, delivered) = if row.deleted {
         (None, Vec::new())
     } else {

@@ -173,6 +173,19 @@ pub fn apply_batch(
         let tree = AreaTree::load(conn)?;
         let access = Access::load(conn, &user.id, user.role, &tree)?;
         let mut seqs = SeqAllocator::default();
+        // Lock every scope the batch writes, in sorted order, before reading any record:
+        // no lost update between read and write, and no lock cycle between two batches.
+        let scopes: std::collections::BTreeSet<&str> = req
+            .mutations
+            .iter()
+            .zip(mids)
+            .filter(|(_, mid)| **mid > last)
+            .filter_map(|(m, _)| m.get("scope").and_then(Value::as_str))
+            .filter(|s| tree.contains(s))
+            .collect();
+        for scope in scopes {
+            seqs.lock(conn, scope)?;
+        }
         let mut results = Vec::with_capacity(mids.len());
         let mut new_last = last;
         let mut subjects = BTreeSet::new();
