@@ -43,8 +43,8 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<AreaRow>> {
     areas::table
         .find(id)
         .select(AreaRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 /// Every area, parents before children within a level order (township, village, grid).

@@ -36,8 +36,8 @@ fn owner(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<(String, i64)
     devices::table
         .find(client_id)
         .select((devices::user_id, devices::last_mid))
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 fn check_owner((owner, last_mid): (String, i64), user_id: &str) -> ApiResult<i64> {

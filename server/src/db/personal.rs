@@ -41,8 +41,8 @@ pub fn index_of(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<IdInde
     id_index::table
         .find(record_id)
         .select(IdIndexRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 /// A delivery of full values to a person.

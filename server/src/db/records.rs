@@ -84,8 +84,8 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<RecordRow>> {
     records::table
         .find(id)
         .select(RecordRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 /// Writes a record, inserting it when `exists` is false.
@@ -151,20 +151,12 @@ pub fn ids_of_entity(conn: &mut DbConn, entity: &str) -> QueryResult<Vec<(String
         .load(conn)
 }
 
-/// (id, entity, version, fields) of every live record of a scope, for its checksum.
-pub fn live_versions(
-    conn: &mut DbConn,
-    scope: &str,
-) -> QueryResult<Vec<(String, String, String, String)>> {
+/// (id, entity, version) of every live record of a scope, for its checksum.
+pub fn live_versions(conn: &mut DbConn, scope: &str) -> QueryResult<Vec<(String, String, String)>> {
     records::table
         .filter(records::scope.eq(scope))
         .filter(records::deleted.eq(false))
-        .select((
-            records::id,
-            records::entity,
-            records::version,
-            records::fields,
-        ))
+        .select((records::id, records::entity, records::version))
         .load(conn)
 }
 
@@ -204,8 +196,8 @@ pub fn scope_seq(conn: &mut DbConn, scope: &str) -> QueryResult<i64> {
     Ok(scope_seqs::table
         .find(scope)
         .select(scope_seqs::seq)
-        .first(conn)
-        .optional()?
+        .load(conn)
+        .map(super::first_row)?
         .unwrap_or(0))
 }
 

@@ -33,8 +33,8 @@ pub fn by_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<RefreshRow>>
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash))
         .select(RefreshRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 /// Marks a token used, only if it was still fresh. Returns false when another request

@@ -45,8 +45,8 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 /// An account by username.
@@ -54,8 +54,8 @@ pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User
     users::table
         .filter(users::username.eq(username))
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
+        .map(super::first_row)
 }
 
 /// Every account, by username.
