@@ -25,22 +25,14 @@ async fn admin_builds_the_area_tree_and_reads_it_back() {
     assert_eq!(grid["id"], "dongshan-g2");
     assert_eq!(grid["boundary"], square());
 
-    let list: Value = app
-        .get("/api/admin/areas", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/admin/areas", Some(&admin)).await;
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 4);
     assert_eq!(list[0]["id"], json!(town), "townships first");
 
     let one: Value = app
-        .get("/api/admin/areas/dongshan-g2", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/admin/areas/dongshan-g2", Some(&admin))
+        .await;
     assert_eq!(one["name"], "第二网格");
     assert_eq!(one["parent_id"], json!(village));
     assert_error(
@@ -133,12 +125,7 @@ async fn area_validation_errors_name_the_field() {
         .await;
     assert_error(unknown_field, 400, "invalid_request").await;
 
-    let list: Value = app
-        .get("/api/admin/areas", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/admin/areas", Some(&admin)).await;
     assert_eq!(
         list.as_array().unwrap().len(),
         3,
@@ -183,12 +170,7 @@ async fn admin_creates_users_and_duplicates_are_409() {
         "liuyang"
     );
 
-    let users: Value = app
-        .get("/api/admin/users", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.get_json("/api/admin/users", Some(&admin)).await;
     let text = users.to_string();
     assert!(
         !text.contains("argon2") && !text.contains("password"),
@@ -197,11 +179,8 @@ async fn admin_creates_users_and_duplicates_are_409() {
     assert_eq!(users.as_array().unwrap().len(), 3);
 
     let one: Value = app
-        .get(&format!("/api/admin/users/{id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/admin/users/{id}"), Some(&admin))
+        .await;
     assert_eq!(one["assignment_history"][0]["area_id"], json!(grid));
 }
 
@@ -236,12 +215,7 @@ async fn user_validation_errors_name_the_field() {
         let err = assert_error(r, 400, code).await;
         assert_eq!(err["field"], field, "for {body}");
     }
-    let users: Value = app
-        .get("/api/admin/users", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.get_json("/api/admin/users", Some(&admin)).await;
     assert_eq!(users.as_array().unwrap().len(), 1, "only the admin exists");
 }
 
@@ -325,15 +299,12 @@ async fn reassignment_takes_effect_at_once() {
     assert_eq!(r.json::<Value>().await.unwrap()["areas"], json!([grid2]));
 
     // The same access token now sees the new grid only.
-    let me: Value = app.get("/api/me", Some(&token)).await.json().await.unwrap();
+    let me: Value = app.get_json("/api/me", Some(&token)).await;
     assert_eq!(me["areas"], json!([grid2]));
 
     let one: Value = app
-        .get(&format!("/api/admin/users/{id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/admin/users/{id}"), Some(&admin))
+        .await;
     let history = one["assignment_history"].as_array().unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0]["area_id"], json!(grid1));
@@ -359,7 +330,7 @@ async fn reassignment_takes_effect_at_once() {
         )
         .await;
     assert_error(r, 400, "unknown_area").await;
-    let me: Value = app.get("/api/me", Some(&token)).await.json().await.unwrap();
+    let me: Value = app.get_json("/api/me", Some(&token)).await;
     assert_eq!(
         me["areas"],
         json!([grid2]),

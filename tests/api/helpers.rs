@@ -152,6 +152,11 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// GET and parse the JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        self.get(path, token).await.json().await.expect("JSON body")
+    }
+
     /// Creates an account straight through the service layer.
     pub async fn add_user(
         &self,

@@ -5,17 +5,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::helpers::{assert_error, spawn_app};
-use crate::sync::{Device, ID, new_id, records, setup, statuses};
-
-fn flags(page: &Value) -> Vec<Value> {
-    page["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["entity"] == "flag")
-        .cloned()
-        .collect()
-}
+use crate::sync::{Device, ID, flags, new_id, records, setup, statuses};
 
 fn flag_of<'a>(list: &'a [Value], kind: &str, subject: &str) -> Option<&'a Value> {
     list.iter()
@@ -88,12 +78,7 @@ async fn id_numbers_and_phones_are_encrypted_at_rest_and_full_deliveries_logged(
         "police do not receive members"
     );
 
-    let audit: Value = app
-        .get("/api/audit", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.get_json("/api/audit", Some(&admin)).await;
     let access = audit["access"].as_array().unwrap();
     let logged: Vec<(&str, &str)> = access
         .iter()
@@ -114,14 +99,11 @@ async fn id_numbers_and_phones_are_encrypted_at_rest_and_full_deliveries_logged(
 
     // History for police is a full delivery too.
     let hist: Value = app
-        .get(
+        .get_json(
             &format!("/api/records/tenant/{t}/history"),
             Some(&police.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(
         hist["entries"]
             .as_array()
@@ -129,12 +111,7 @@ async fn id_numbers_and_phones_are_encrypted_at_rest_and_full_deliveries_logged(
             .iter()
             .any(|e| e["value"] == ID)
     );
-    let audit: Value = app
-        .get("/api/audit", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.get_json("/api/audit", Some(&admin)).await;
     assert!(
         audit["access"]
             .as_array()
@@ -366,11 +343,8 @@ async fn reviews_are_for_police_and_a_rising_level_reopens_the_flag() {
 
     // Every review is in the flag's history with its reviewer.
     let hist: Value = app
-        .get(&format!("/api/records/flag/{id}/history"), Some(&police))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/records/flag/{id}/history"), Some(&police))
+        .await;
     let states: Vec<&Value> = hist["entries"]
         .as_array()
         .unwrap()
@@ -413,14 +387,11 @@ async fn a_tips_reporter_reaches_police_only() {
     );
     assert_eq!(seen["fields"]["indicators"], json!(["F1"]));
     let hist: Value = app
-        .get(
+        .get_json(
             &format!("/api/records/inspection/{i}/history"),
             Some(&dev.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(
         hist["entries"]
             .as_array()

@@ -73,6 +73,17 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The server-computed flags of a pull page.
+pub(crate) fn flags(page: &Value) -> Vec<Value> {
+    page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["entity"] == "flag")
+        .cloned()
+        .collect()
+}
+
 /// The changes of a pull page that are not server-computed flags.
 pub(crate) fn records(page: &Value) -> Vec<Value> {
     page["changes"]
@@ -418,14 +429,11 @@ async fn losing_values_are_kept_in_history_and_history_is_scoped() {
     let page = a.pull(&app, json!({})).await;
     assert_eq!(records(&page)[0]["fields"]["notes"], "新的");
     let hist: Value = app
-        .get(
+        .get_json(
             &format!("/api/records/household/{h}/history"),
             Some(&a.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let entries = hist["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     let lost = entries.iter().find(|e| e["value"] == "旧的").unwrap();
@@ -525,11 +533,8 @@ async fn masked_values_written_back_are_ignored() {
         .unwrap()
         .to_owned();
     let hist: Value = app
-        .get(&format!("/api/records/member/{m}/history"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/records/member/{m}/history"), Some(&admin))
+        .await;
     let ids: Vec<&Value> = hist["entries"]
         .as_array()
         .unwrap()
@@ -568,12 +573,7 @@ async fn reassignment_announces_removed_scopes() {
     let before = dev.put("household", &new_id(), &grid, json!({"address": "改派前"}));
     std::thread::sleep(std::time::Duration::from_millis(5));
 
-    let users: Value = app
-        .get("/api/admin/users", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.get_json("/api/admin/users", Some(&admin)).await;
     let uid = users
         .as_array()
         .unwrap()
@@ -636,15 +636,7 @@ async fn flags_follow_the_field_work_and_police_review_them() {
         ),
     ];
     dev.pushed(&app, batch).await;
-    let flags = |page: &Value| -> Vec<Value> {
-        page["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["entity"] == "flag")
-            .cloned()
-            .collect()
-    };
+
     let find = |list: &[Value], kind: &str| {
         list.iter()
             .find(|f| f["fields"]["kind"] == kind)
