@@ -87,6 +87,17 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After`: the server is saturated; nothing was changed.
+    pub fn busy() -> Self {
+        ApiError::Http {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "server_busy",
+            message: "服务器繁忙，数据已保存在手机上，稍后会自动重试".into(),
+            extra: Map::new(),
+            retry_after: Some(2),
+        }
+    }
+
     /// Adds a member to the JSON body, e.g. `field`.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         if let ApiError::Http { extra, .. } = &mut self {
@@ -161,13 +172,24 @@ impl From<anyhow::Error> for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
+        // SQLite's write lock still held after busy_timeout: overload, not a bug. The
+        // client retries (pushes are idempotent), so say when instead of a 500.
+        if let diesel::result::Error::DatabaseError(_, info) = &e
+            && info.message().contains("database is locked")
+        {
+            tracing::warn!("database busy: {}", info.message());
+            return ApiError::busy();
+        }
         ApiError::Internal(e.into())
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("database pool exhausted or unreachable"))
+        // No connection within the pool's wait: the server is saturated (or the database
+        // is down, which /healthz reports). Either way a retry later is the right move.
+        tracing::warn!(error = %e, "no database connection available");
+        ApiError::busy()
     }
 }
 
@@ -179,3 +201,30 @@ impl From<actix_web::error::BlockingError> for ApiError {
 
 /// Result of API services and handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    #[test]
+    fn a_locked_database_is_503_with_retry_after_and_other_errors_stay_opaque_500s() {
+        let locked = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("database is locked".to_owned()),
+        );
+        let e = ApiError::from(locked);
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "server_busy");
+        let resp = e.error_response();
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "2");
+
+        let other = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("disk I/O error".to_owned()),
+        );
+        let e = ApiError::from(other);
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code(), "internal_error");
+    }
+}
