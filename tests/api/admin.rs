@@ -269,17 +269,7 @@ async fn reassignment_takes_effect_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (_, village, grid1) = app.area_tree(&admin).await;
-    let r = app
-        .post(
-            "/api/admin/areas",
-            &json!({"name": "第二网格", "level": "grid", "parent_id": village}),
-            Some(&admin),
-        )
-        .await;
-    let grid2 = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let grid2 = app.add_grid(&admin, &village, "第二网格").await;
     let id = app
         .add_user("wangli", "grid-password-1", "grid_worker", &[&grid1])
         .await;

@@ -204,6 +204,20 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Creates one more grid in a village via the admin API; returns its id.
+    pub async fn add_grid(&self, admin: &str, village: &str, name: &str) -> String {
+        let resp = self
+            .post(
+                "/api/admin/areas",
+                &json!({"name": name, "level": "grid", "parent_id": village}),
+                Some(admin),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a township, a village and a grid via the admin API; returns their ids.
     pub async fn area_tree(&self, admin: &str) -> (String, String, String) {
         let mut ids = Vec::new();

@@ -442,17 +442,7 @@ async fn losing_values_are_kept_in_history_and_history_is_scoped() {
     assert_eq!(lost["user_name"], "wangli");
 
     // Someone on another grid: 404, as if it did not exist.
-    let r = app
-        .post(
-            "/api/admin/areas",
-            &json!({"name": "第二网格", "level": "grid", "parent_id": village}),
-            Some(&admin),
-        )
-        .await;
-    let grid2 = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let grid2 = app.add_grid(&admin, &village, "第二网格").await;
     app.add_user("other", "grid-password-3", "grid_worker", &[&grid2])
         .await;
     let other = app.login("other", "grid-password-3").await["access_token"]
@@ -553,17 +543,7 @@ async fn masked_values_written_back_are_ignored() {
 async fn reassignment_announces_removed_scopes() {
     let app = spawn_app().await;
     let (admin, village, grid) = setup(&app).await;
-    let r = app
-        .post(
-            "/api/admin/areas",
-            &json!({"name": "第二网格", "level": "grid", "parent_id": village}),
-            Some(&admin),
-        )
-        .await;
-    let grid2 = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let grid2 = app.add_grid(&admin, &village, "第二网格").await;
     let mut dev = Device::new(&app, "wangli", "grid-password-1").await;
     let page = dev.pull(&app, json!({})).await;
     assert_eq!(page["scopes"], json!([grid]));

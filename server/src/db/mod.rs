@@ -2,6 +2,27 @@
 //! the URL scheme, with embedded migrations and write transactions that take SQLite's write
 //! lock up front.
 
+/// Inserts many rows, 200 per statement. Multi-row inserts do not compile through the
+/// multi-backend type, so this is the one place that matches on the variant for them;
+/// chunked because SQLite limits bound parameters per statement.
+macro_rules! insert_many {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut result: diesel::QueryResult<()> = Ok(());
+        for chunk in $rows.chunks(200) {
+            let query = diesel::insert_into($table).values(chunk);
+            let done = match &mut *$conn {
+                $crate::db::DbConn::Sqlite(c) => query.execute(c),
+                $crate::db::DbConn::Pg(c) => query.execute(c),
+            };
+            if let Err(e) = done {
+                result = Err(e);
+                break;
+            }
+        }
+        result
+    }};
+}
+
 pub mod areas;
 pub mod audit;
 pub mod devices;
@@ -157,6 +178,16 @@ where
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(_) => Tm::begin_transaction(conn)?,
     }
+    finish_tx(conn, f)
+}
+
+/// Runs `f` inside the transaction just begun: commits on success, rolls back on failure.
+fn finish_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Tm = <DbConn as Connection>::TransactionManager;
     match f(conn) {
         Ok(value) => {
             Tm::commit_transaction(conn)?;
@@ -188,16 +219,7 @@ where
         let _ = Tm::rollback_transaction(conn);
         return Err(e.into());
     }
-    match f(conn) {
-        Ok(value) => {
-            Tm::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = Tm::rollback_transaction(conn);
-            Err(e)
-        }
-    }
+    finish_tx(conn, f)
 }
 
 /// Runs blocking database work on actix's blocking pool, taking the connection there too.

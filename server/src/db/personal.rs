@@ -74,14 +74,7 @@ pub struct AccessRow {
 
 /// Appends access entries.
 pub fn log_access(conn: &mut DbConn, rows: &[NewAccess]) -> QueryResult<()> {
-    for chunk in rows.chunks(200) {
-        let query = diesel::insert_into(access_log::table).values(chunk);
-        match conn {
-            DbConn::Sqlite(c) => query.execute(c)?,
-            DbConn::Pg(c) => query.execute(c)?,
-        };
-    }
-    Ok(())
+    insert_many!(conn, access_log::table, rows)
 }
 
 /// The newest access entries first.

@@ -162,16 +162,7 @@ pub fn live_versions(conn: &mut DbConn, scope: &str) -> QueryResult<Vec<(String,
 
 /// Appends history entries.
 pub fn add_history(conn: &mut DbConn, rows: &[NewHistory]) -> QueryResult<()> {
-    // Multi-row inserts do not compile through the multi-backend type, so each backend gets
-    // its own statement; chunked because SQLite limits bound parameters per statement.
-    for chunk in rows.chunks(200) {
-        let query = diesel::insert_into(record_history::table).values(chunk);
-        match conn {
-            DbConn::Sqlite(c) => query.execute(c)?,
-            DbConn::Pg(c) => query.execute(c)?,
-        };
-    }
-    Ok(())
+    insert_many!(conn, record_history::table, rows)
 }
 
 /// A record's history, oldest first.
