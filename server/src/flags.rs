@@ -58,10 +58,24 @@ pub fn subjects_of(row: &RecordRow) -> Vec<Subject> {
 pub struct Engine<'a> {
     sync: &'a SyncContext,
     now_ms: i64,
-    bulk: bool,
-    cache: HashMap<(&'static str, String), HashMap<String, Vec<RecordRow>>>,
+    /// Set for a full recompute: facts read in bulk, writes stored in bulk.
+    bulk: Option<Bulk>,
     boundaries: HashMap<String, Option<Value>>,
     written: usize,
+}
+
+/// What a full recompute holds in memory: the records of the scope being recomputed, every
+/// tenant's ID-hash row, and the flag writes waiting to be stored. Reading a scope in one
+/// query and writing its flags in multi-row statements is what makes a township-wide
+/// recompute take seconds rather than a query per subject and per flag.
+#[derive(Default)]
+struct Bulk {
+    rows: HashMap<String, RecordRow>,
+    /// Live children by (entity, parent id).
+    children: HashMap<(String, String), Vec<RecordRow>>,
+    index: HashMap<String, personal::IdIndexRow>,
+    by_hash: HashMap<String, Vec<personal::IdIndexRow>>,
+    pending: Vec<write::Prepared>,
 }
 
 impl<'a> Engine<'a> {
@@ -70,8 +84,7 @@ impl<'a> Engine<'a> {
         Engine {
             sync,
             now_ms,
-            bulk: false,
-            cache: HashMap::new(),
+            bulk: None,
             boundaries: HashMap::new(),
             written: 0,
         }
@@ -92,16 +105,20 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let (entity, id) = subject;
-            let Some(row) = records::get(conn, &id)?.filter(|r| r.entity == entity) else {
+            let Some(row) = self.record(conn, &id)?.filter(|r| r.entity == entity) else {
                 continue;
             };
             match entity {
                 "household" => self.household(conn, seqs, &row)?,
                 "rental" => self.rental(conn, seqs, &row)?,
                 _ => {
-                    for peer in self.tenant(conn, seqs, &row)? {
-                        queue.push(("tenant", peer.record_id.clone()));
-                        queue.extend(peer.rental_id.map(|r| ("rental", r)));
+                    let peers = self.tenant(conn, seqs, &row)?;
+                    // A full recompute visits every tenant and rental anyway.
+                    if self.bulk.is_none() {
+                        for peer in peers {
+                            queue.push(("tenant", peer.record_id.clone()));
+                            queue.extend(peer.rental_id.map(|r| ("rental", r)));
+                        }
                     }
                 }
             }
@@ -109,32 +126,113 @@ impl<'a> Engine<'a> {
         Ok(self.written)
     }
 
-    /// Live records of `entity` that belong to `parent`. A push asks the index for the few
-    /// subjects it touched; a full recompute reads each scope once, grouped by parent
-    /// (children filed in another scope than their parent are then not seen).
+    /// A record by id: from the loaded scope in a full recompute, else from the database.
+    fn record(&self, conn: &mut DbConn, id: &str) -> ApiResult<Option<RecordRow>> {
+        match &self.bulk {
+            Some(bulk) => Ok(bulk.rows.get(id).cloned()),
+            None => Ok(records::get(conn, id)?),
+        }
+    }
+
+    /// Live records of `entity` that belong to `parent`. A full recompute sees only the
+    /// children filed in their parent's scope (phones file them there).
     fn children(
-        &mut self,
+        &self,
         conn: &mut DbConn,
         entity: &'static str,
         parent: &RecordRow,
     ) -> ApiResult<Vec<RecordRow>> {
-        if !self.bulk {
-            return Ok(records::live_children(conn, entity, &parent.id)?);
+        match &self.bulk {
+            Some(bulk) => Ok(bulk
+                .children
+                .get(&(entity.to_owned(), parent.id.clone()))
+                .cloned()
+                .unwrap_or_default()),
+            None => Ok(records::live_children(conn, entity, &parent.id)?),
         }
-        let key = (entity, parent.scope.clone());
-        if !self.cache.contains_key(&key) {
-            let mut grouped: HashMap<String, Vec<RecordRow>> = HashMap::new();
-            for r in records::live_of_entity(conn, entity, &parent.scope)? {
-                if let Some(p) = r.parent_id.clone() {
-                    grouped.entry(p).or_default().push(r);
+    }
+
+    /// A person record's ID-hash row.
+    fn index_of(&self, conn: &mut DbConn, id: &str) -> ApiResult<Option<personal::IdIndexRow>> {
+        match &self.bulk {
+            Some(bulk) => Ok(bulk.index.get(id).cloned()),
+            None => Ok(personal::index_of(conn, id)?),
+        }
+    }
+
+    /// Index rows of tenants at other rentals with the same ID number as this tenant.
+    fn elsewhere(
+        &self,
+        conn: &mut DbConn,
+        tenant_id: &str,
+    ) -> ApiResult<Vec<personal::IdIndexRow>> {
+        let Some(me) = self.index_of(conn, tenant_id)? else {
+            return Ok(Vec::new());
+        };
+        let same = match &self.bulk {
+            Some(bulk) => bulk.by_hash.get(&me.id_hash).cloned().unwrap_or_default(),
+            None => personal::with_hash(conn, &me.id_hash)?,
+        };
+        Ok(same
+            .into_iter()
+            .filter(|r| {
+                r.entity == "tenant" && r.record_id != me.record_id && r.rental_id != me.rental_id
+            })
+            .collect())
+    }
+
+    /// Holds one scope's records for a full recompute; returns its live subjects.
+    fn load_scope(&mut self, rows: Vec<RecordRow>) -> BTreeSet<Subject> {
+        let bulk = self.bulk.get_or_insert_with(Bulk::default);
+        bulk.rows.clear();
+        bulk.children.clear();
+        let mut subjects = BTreeSet::new();
+        for row in rows {
+            if !row.deleted {
+                let subject = match row.entity.as_str() {
+                    "household" => Some("household"),
+                    "rental" => Some("rental"),
+                    "tenant" => Some("tenant"),
+                    _ => None,
+                };
+                if let Some(entity) = subject {
+                    subjects.insert((entity, row.id.clone()));
+                }
+                if let Some(parent) = &row.parent_id
+                    && matches!(
+                        row.entity.as_str(),
+                        "member" | "visit" | "inspection" | "tenant"
+                    )
+                {
+                    bulk.children
+                        .entry((row.entity.clone(), parent.clone()))
+                        .or_default()
+                        .push(row.clone());
                 }
             }
-            self.cache.insert(key.clone(), grouped);
+            bulk.rows.insert(row.id.clone(), row);
         }
-        Ok(self.cache[&key]
-            .get(&parent.id)
-            .cloned()
-            .unwrap_or_default())
+        subjects
+    }
+
+    /// Stores the flag writes a full recompute has gathered for the current scope.
+    fn flush(&mut self, conn: &mut DbConn) -> ApiResult<()> {
+        let Some(bulk) = &mut self.bulk else {
+            return Ok(());
+        };
+        let mut inserts = Vec::new();
+        let mut history = Vec::new();
+        for prepared in std::mem::take(&mut bulk.pending) {
+            history.extend(prepared.history);
+            if prepared.exists {
+                records::save(conn, &prepared.row, true)?;
+            } else {
+                inserts.push(prepared.row);
+            }
+        }
+        records::insert_all(conn, &inserts)?;
+        records::add_history(conn, &history)?;
+        Ok(())
     }
 
     fn household(
@@ -266,7 +364,7 @@ impl<'a> Engine<'a> {
             codes.insert("D2".into());
         }
         for tenant in &tenants {
-            if elsewhere(conn, tenant)?.iter().any(|p| p.active) {
+            if self.elsewhere(conn, tenant)?.iter().any(|p| p.active) {
                 codes.insert("X1".into());
                 break;
             }
@@ -297,8 +395,8 @@ impl<'a> Engine<'a> {
         seqs: &mut SeqAllocator,
         row: &RecordRow,
     ) -> ApiResult<Vec<personal::IdIndexRow>> {
-        let peers = elsewhere(conn, &row.id)?;
-        let me_active = personal::index_of(conn, &row.id)?.is_some_and(|r| r.active);
+        let peers = self.elsewhere(conn, &row.id)?;
+        let me_active = self.index_of(conn, &row.id)?.is_some_and(|r| r.active);
         let active_peers: Vec<&personal::IdIndexRow> = peers.iter().filter(|p| p.active).collect();
         let active = !row.deleted && me_active && !active_peers.is_empty();
         let detail = format!(
@@ -363,7 +461,7 @@ impl<'a> Engine<'a> {
         let id = flag_id(&subject.id, kind);
         // Lock before reading: a concurrent push recomputing the same flag waits.
         seqs.lock(conn, &subject.scope)?;
-        let existing = records::get(conn, &id)?;
+        let existing = self.record(conn, &id)?;
         if existing.is_none() && !active {
             return Ok(());
         }
@@ -404,33 +502,42 @@ impl<'a> Engine<'a> {
             client_id: "server",
             mid: None,
         };
-        write::apply(
-            conn,
-            seqs,
-            &self.sync.cipher,
-            existing,
-            target,
-            &Op::Put(changed),
-            &hlc,
-            writer,
-            self.now_ms,
-        )?;
+        let op = Op::Put(changed);
+        match &mut self.bulk {
+            Some(bulk) => {
+                let prepared = write::prepare(
+                    conn,
+                    seqs,
+                    &self.sync.cipher,
+                    existing.as_ref(),
+                    target,
+                    &op,
+                    &hlc,
+                    writer,
+                    self.now_ms,
+                )?;
+                if let Some(prepared) = prepared {
+                    bulk.rows.insert(id.clone(), prepared.row.clone());
+                    bulk.pending.push(prepared);
+                }
+            }
+            None => {
+                write::apply(
+                    conn,
+                    seqs,
+                    &self.sync.cipher,
+                    existing,
+                    target,
+                    &op,
+                    &hlc,
+                    writer,
+                    self.now_ms,
+                )?;
+            }
+        }
         self.written += 1;
         Ok(())
     }
-}
-
-/// Index rows of tenants at other rentals with the same ID number as this tenant.
-fn elsewhere(conn: &mut DbConn, tenant_id: &str) -> ApiResult<Vec<personal::IdIndexRow>> {
-    let Some(me) = personal::index_of(conn, tenant_id)? else {
-        return Ok(Vec::new());
-    };
-    Ok(personal::with_hash(conn, &me.id_hash)?
-        .into_iter()
-        .filter(|r| {
-            r.entity == "tenant" && r.record_id != me.record_id && r.rental_id != me.rental_id
-        })
-        .collect())
 }
 
 /// The calendar date (China time) of a visit, if it says when.
@@ -445,20 +552,27 @@ fn visit_date(v: &Map<String, Value>) -> Option<String> {
     }
 }
 
-/// Recomputes every household's, rental's and tenant's flags (`fangzha flags recompute`).
+/// Recomputes every household's, rental's and tenant's flags (`fangzha flags recompute`),
+/// one scope at a time in sorted order, in the caller's transaction.
 pub fn recompute_all(conn: &mut DbConn, sync: &SyncContext, now_ms: i64) -> ApiResult<usize> {
-    let mut subjects = BTreeSet::new();
-    for entity in ["household", "rental", "tenant"] {
-        for (id, _) in records::ids_of_entity(conn, entity)? {
-            subjects.insert((entity, id));
-        }
+    let mut bulk = Bulk::default();
+    for row in personal::tenants(conn)? {
+        bulk.by_hash
+            .entry(row.id_hash.clone())
+            .or_default()
+            .push(row.clone());
+        bulk.index.insert(row.record_id.clone(), row);
     }
-    let mut seqs = SeqAllocator::default();
     let mut engine = Engine::new(sync, now_ms);
-    engine.bulk = true;
-    let written = engine.refresh(conn, &mut seqs, subjects)?;
+    engine.bulk = Some(bulk);
+    let mut seqs = SeqAllocator::default();
+    for scope in records::scopes(conn)? {
+        let subjects = engine.load_scope(records::of_scope(conn, &scope)?);
+        engine.refresh(conn, &mut seqs, subjects)?;
+        engine.flush(conn)?;
+    }
     seqs.finish(conn)?;
-    Ok(written)
+    Ok(engine.written)
 }
 
 /// The stable id of a subject's flag of a kind: a UUID-shaped digest, so every server

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app};
 
-fn fangzha(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+pub(crate) fn fangzha(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fangzha"))
         .arg("--database")
         .arg(&app.database_url)

@@ -128,6 +128,81 @@ async fn id_numbers_and_phones_are_encrypted_at_rest_and_full_deliveries_logged(
 }
 
 #[tokio::test]
+async fn a_reveal_gives_police_full_values_with_a_purpose_and_logs_it() {
+    let app = spawn_app().await;
+    let (admin, village, grid) = setup(&app).await;
+    app.add_user("liuyang", "police-password", "police", &[&village])
+        .await;
+    let mut dev = Device::new(&app, "wangli", "grid-password-1").await;
+    let (h, m, r, t) = (new_id(), new_id(), new_id(), new_id());
+    let batch = vec![
+        dev.put("household", &h, &grid, json!({"address": "x"})),
+        dev.put(
+            "member",
+            &m,
+            &grid,
+            json!({"household_id": h, "name": "王丽", "id_number": ID, "phone": "13812345678"}),
+        ),
+        dev.put("rental", &r, &grid, json!({"address": "y"})),
+        dev.put(
+            "tenant",
+            &t,
+            &grid,
+            json!({"rental_id": r, "name": "李四", "id_number": ID, "phone": "13900001111"}),
+        ),
+    ];
+    dev.pushed(&app, batch).await;
+    let police = Device::new(&app, "liuyang", "police-password").await;
+    let reveal = |entity: &str, id: &str| format!("/api/records/{entity}/{id}/reveal");
+    let why = json!({"purpose": "核对租客身份"});
+
+    // A grid worker may not reveal; police must say why.
+    assert_error(
+        app.post(&reveal("member", &m), &why, Some(&dev.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let err = assert_error(
+        app.post(&reveal("tenant", &t), &json!({"purpose": " "}), Some(&police.token))
+            .await,
+        400,
+        "invalid_value",
+    )
+    .await;
+    assert_eq!(err["field"], "purpose");
+
+    let resp = app.post(&reveal("tenant", &t), &why, Some(&police.token)).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["fields"]["id_number"], ID);
+    assert_eq!(body["fields"]["phone"], "13900001111");
+    assert!(body["fields"].get("name").is_none(), "only personal numbers");
+
+    // Police do not reach members (404, as for anything outside their areas); admins do.
+    assert_error(
+        app.post(&reveal("member", &m), &why, Some(&police.token)).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let resp = app.post(&reveal("member", &m), &why, Some(&admin)).await;
+    assert_eq!(resp.status(), 200);
+
+    let audit: Value = app.get_json("/api/audit", Some(&admin)).await;
+    let reveals: Vec<&Value> = audit["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["purpose"].as_str().unwrap().starts_with("reveal"))
+        .collect();
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
+    assert!(reveals.iter().any(|a| a["record_id"] == json!(t)
+        && a["purpose"] == "reveal: 核对租客身份"
+        && a["fields"] == "id_number,phone"));
+}
+
+#[tokio::test]
 async fn the_same_tenant_at_two_rentals_is_flagged_until_one_moves_out() {
     let app = spawn_app().await;
     let (_, _, grid) = setup(&app).await;
@@ -200,6 +275,110 @@ async fn the_same_tenant_at_two_rentals_is_flagged_until_one_moves_out() {
     let risk = flag_of(&all, "fraud_risk", &r1).unwrap();
     assert_eq!(risk["fields"]["active"], false);
     assert_eq!(risk["fields"]["level"], "green");
+}
+
+/// Every flag record in the database: id → fields.
+fn stored_flags(app: &crate::helpers::TestApp) -> std::collections::BTreeMap<String, Value> {
+    use fangzha::db::schema::records::dsl::*;
+    let mut conn = app.pool.get().unwrap();
+    let rows: Vec<(String, String)> = records
+        .filter(entity.eq("flag"))
+        .select((id, fields))
+        .load(&mut *conn)
+        .unwrap();
+    rows.into_iter()
+        .map(|(i, f)| (i, serde_json::from_str(&f).unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_full_recompute_rebuilds_exactly_the_flags_pushes_made() {
+    let app = spawn_app().await;
+    let (_, _, grid) = setup(&app).await;
+    let mut dev = Device::new(&app, "wangli", "grid-password-1").await;
+    let (h1, h2, m1, m2, v) = (new_id(), new_id(), new_id(), new_id(), new_id());
+    let (r1, r2, t1, t2, i) = (new_id(), new_id(), new_id(), new_id(), new_id());
+    let batch = vec![
+        dev.put("household", &h1, &grid, json!({"address": "一组 1 号"})),
+        dev.put(
+            "member",
+            &m1,
+            &grid,
+            json!({"household_id": h1, "name": "王丽", "has_smartphone": true, "jzz_registered": true}),
+        ),
+        dev.put(
+            "member",
+            &m2,
+            &grid,
+            json!({"household_id": h1, "name": "王强", "has_smartphone": true}),
+        ),
+        dev.put(
+            "visit",
+            &v,
+            &grid,
+            json!({"target_entity": "household", "target_id": h1, "kind": "door_to_door", "visited_at": "2021-05-20T10:00:00+08:00"}),
+        ),
+        dev.put("household", &h2, &grid, json!({"address": "一组 2 号"})),
+        dev.put(
+            "rental",
+            &r1,
+            &grid,
+            json!({"address": "一号楼", "rent_mode": "daily", "payment": "cash"}),
+        ),
+        dev.put("rental", &r2, &grid, json!({"address": "二号楼"})),
+        dev.put(
+            "tenant",
+            &t1,
+            &grid,
+            json!({"rental_id": r1, "name": "李四", "id_number": ID}),
+        ),
+        dev.put(
+            "tenant",
+            &t2,
+            &grid,
+            json!({"rental_id": r2, "name": "李四", "id_number": ID}),
+        ),
+        dev.put(
+            "inspection",
+            &i,
+            &grid,
+            json!({"rental_id": r2, "indicators": ["A1"], "occupants_observed": 3}),
+        ),
+    ];
+    dev.pushed(&app, batch).await;
+    let pushed = stored_flags(&app);
+    let kinds: std::collections::BTreeSet<&str> = pushed
+        .values()
+        .filter(|f| f["active"] == true)
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "duplicate_tenant",
+            "fraud_risk",
+            "not_visited",
+            "unregistered_household"
+        ]
+    );
+
+    // Nothing to do when the pushes already computed everything.
+    let out = crate::cli::fangzha(&app, &["flags", "recompute"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("写入 0 处变更"));
+
+    // Without any flags (as after an import), the recompute rebuilds the same ones.
+    {
+        use fangzha::db::schema::records::dsl::*;
+        let mut conn = app.pool.get().unwrap();
+        diesel::delete(records.filter(entity.eq("flag")))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let out = crate::cli::fangzha(&app, &["flags", "recompute"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stored_flags(&app), pushed);
+    let out = crate::cli::fangzha(&app, &["flags", "recompute"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("写入 0 处变更"));
 }
 
 #[tokio::test]

@@ -41,6 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                     resource("/records/{entity}/{id}/history").route(web::get().to(sync::history)),
                 )
                 .service(
+                    resource("/records/{entity}/{id}/reveal").route(web::post().to(sync::reveal)),
+                )
+                .service(
                     resource("/admin/areas")
                         .route(web::get().to(admin::list_areas))
                         .route(web::post().to(admin::create_area)),

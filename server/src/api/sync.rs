@@ -1,9 +1,10 @@
-//! `/api/sync/push`, `/api/sync/pull` and `/api/records/{entity}/{id}/history`.
+//! `/api/sync/push`, `/api/sync/pull`, and a record's history and reveal under
+//! `/api/records/{entity}/{id}/`.
 
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::AuthUser;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 use crate::sync::pull::{self, PullRequest};
 use crate::sync::push::{self, PushRequest};
 use crate::sync::scopes::{Access, AreaTree};
-use crate::sync::{entities, view};
+use crate::sync::{entities, view, write};
 
 /// `POST /api/sync/push`.
 pub async fn push(
@@ -56,6 +57,24 @@ pub async fn pull(
     Ok(HttpResponse::Ok().json(resp))
 }
 
+/// A record this user may see (its scope is theirs, its entity and contents visible to
+/// their role); anything else is 404, so nobody learns what exists beyond their areas.
+fn visible_record(
+    conn: &mut db::DbConn,
+    user: &AuthUser,
+    entity: &entities::Entity,
+    id: &str,
+) -> ApiResult<db::records::RecordRow> {
+    let record = db::records::get(conn, id)?.filter(|r| r.entity == entity.name);
+    let tree = AreaTree::load(conn)?;
+    let access = Access::load(conn, &user.id, user.role, &tree)?;
+    record
+        .filter(|r| {
+            access.current().contains(&r.scope) && entity.record_visible_to(user.role, &r.fields)
+        })
+        .ok_or_else(|| ApiError::not_found("记录不存在"))
+}
+
 /// One entry of a record's history.
 #[derive(Serialize)]
 struct HistoryEntry {
@@ -87,14 +106,7 @@ pub async fn history(
     let reader = user.id.clone();
     let record_id = id.clone();
     let (rows, names) = db::run(&state.pool, move |conn| {
-        let record = db::records::get(conn, &id)?.filter(|r| r.entity == entity.name);
-        let tree = AreaTree::load(conn)?;
-        let access = Access::load(conn, &user.id, user.role, &tree)?;
-        let Some(record) = record.filter(|r| {
-            access.current().contains(&r.scope) && entity.record_visible_to(user.role, &r.fields)
-        }) else {
-            return Err(ApiError::not_found("记录不存在"));
-        };
+        let record = visible_record(conn, &user, entity, &id)?;
         let rows = db::records::history(conn, &record.id)?;
         let mut names = std::collections::HashMap::new();
         for uid in rows.iter().filter_map(|r| r.user_id.clone()) {
@@ -160,5 +172,75 @@ pub async fn history(
         "entity": entity.name,
         "id": record_id,
         "entries": entries,
+    })))
+}
+
+/// Body of a reveal: why the full values are needed, kept in the access log.
+#[derive(Deserialize)]
+pub struct RevealRequest {
+    purpose: String,
+}
+
+/// `POST /api/records/{entity}/{id}/reveal` `{"purpose"}`: the full ID numbers and phones
+/// of one record, for police and admins (others 403), each delivery written to the access
+/// log with its purpose. Desk screens show masked values until an officer asks.
+pub async fn reveal(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<RevealRequest>,
+) -> ApiResult<HttpResponse> {
+    if !entities::sees_full_values(user.role) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "只有民警和管理员可以查看完整的身份证号和手机号",
+        ));
+    }
+    let purpose = body.into_inner().purpose.trim().to_owned();
+    if purpose.chars().count() < 2 || purpose.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "purpose",
+            "请写明查看完整信息的用途（2 到 200 字）",
+        ));
+    }
+    let (entity_name, id) = path.into_inner();
+    let entity = entities::entity(&entity_name)
+        .filter(|e| e.visible_to(user.role))
+        .ok_or_else(|| ApiError::not_found("记录不存在"))?;
+    let record_id = id.clone();
+    let st = state.clone();
+    let fields = db::run(&state.pool, move |conn| {
+        let record = visible_record(conn, &user, entity, &id)?;
+        let stored: serde_json::Map<String, Value> =
+            serde_json::from_str(&record.fields).unwrap_or_default();
+        let full: serde_json::Map<String, Value> = stored
+            .into_iter()
+            .filter(|(name, value)| {
+                !value.is_null() && entity.field(name).is_some_and(entities::is_sensitive)
+            })
+            .map(|(name, value)| {
+                let open = write::open_value(&st.sync.cipher, entity.name, &name, value);
+                (name, open)
+            })
+            .collect();
+        if !full.is_empty() {
+            let entry = NewAccess {
+                at_ms: now_ms(),
+                user_id: user.id.clone(),
+                record_id: record.id.clone(),
+                entity: entity.name.to_owned(),
+                fields: full.keys().cloned().collect::<Vec<_>>().join(","),
+                purpose: format!("reveal: {purpose}"),
+            };
+            db::personal::log_access(conn, &[entry])?;
+        }
+        Ok(full)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "entity": entity_name,
+        "id": record_id,
+        "fields": fields,
     })))
 }

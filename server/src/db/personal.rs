@@ -36,6 +36,14 @@ pub fn with_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Vec<IdIndexRow>> 
         .load(conn)
 }
 
+/// Every tenant's index row (a full recompute holds them in memory).
+pub fn tenants(conn: &mut DbConn) -> QueryResult<Vec<IdIndexRow>> {
+    id_index::table
+        .filter(id_index::entity.eq("tenant"))
+        .select(IdIndexRow::as_select())
+        .load(conn)
+}
+
 /// A record's index row.
 pub fn index_of(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<IdIndexRow>> {
     id_index::table

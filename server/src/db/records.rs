@@ -102,6 +102,28 @@ pub fn save(conn: &mut DbConn, row: &RecordRow, exists: bool) -> QueryResult<()>
     Ok(())
 }
 
+/// Inserts new records in multi-row statements (a full flag recompute).
+pub fn insert_all(conn: &mut DbConn, rows: &[RecordRow]) -> QueryResult<()> {
+    insert_many!(conn, records::table, rows)
+}
+
+/// Every record of a scope, deleted ones included.
+pub fn of_scope(conn: &mut DbConn, scope: &str) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .filter(records::scope.eq(scope))
+        .select(RecordRow::as_select())
+        .load(conn)
+}
+
+/// The scopes that hold any record, sorted (the order a full recompute locks them in).
+pub fn scopes(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    records::table
+        .select(records::scope)
+        .distinct()
+        .order(records::scope.asc())
+        .load(conn)
+}
+
 /// Records of a scope changed after `after`, in seq order, at most `limit`.
 pub fn changed_since(
     conn: &mut DbConn,
@@ -139,15 +161,6 @@ pub fn live_children(
         .filter(records::entity.eq(entity))
         .filter(records::deleted.eq(false))
         .select(RecordRow::as_select())
-        .load(conn)
-}
-
-/// (id, scope) of every live record of an entity, for a full recompute.
-pub fn ids_of_entity(conn: &mut DbConn, entity: &str) -> QueryResult<Vec<(String, String)>> {
-    records::table
-        .filter(records::entity.eq(entity))
-        .filter(records::deleted.eq(false))
-        .select((records::id, records::scope))
         .load(conn)
 }
 

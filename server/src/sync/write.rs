@@ -81,6 +81,17 @@ pub fn state_of(row: &RecordRow, cipher: &FieldCipher) -> RecordState {
     }
 }
 
+/// A merged record ready to be stored, with the history entries of the values that arrived.
+pub struct Prepared {
+    /// The record as it will be stored (personal values sealed).
+    pub row: RecordRow,
+    /// Whether the record existed before (update) or not (insert).
+    pub exists: bool,
+    /// One entry per value that arrived, winning or losing.
+    pub history: Vec<NewHistory>,
+    state: RecordState,
+}
+
 /// Merges `op` at `hlc` into the record (created if absent) and stores it with a new seq
 /// when anything changed. Returns the stored row.
 #[allow(clippy::too_many_arguments)]
@@ -95,15 +106,44 @@ pub fn apply(
     writer: Writer<'_>,
     now_ms: i64,
 ) -> diesel::QueryResult<RecordRow> {
-    let mut state = existing
-        .as_ref()
-        .map(|r| state_of(r, cipher))
-        .unwrap_or_default();
+    let prepared = prepare(
+        conn,
+        seqs,
+        cipher,
+        existing.as_ref(),
+        target,
+        op,
+        hlc,
+        writer,
+        now_ms,
+    )?;
+    match (prepared, existing) {
+        (Some(prepared), _) => store(conn, cipher, prepared),
+        (None, Some(unchanged)) => Ok(unchanged),
+        // `prepare` only declines to write when the record exists.
+        (None, None) => Err(diesel::result::Error::NotFound),
+    }
+}
+
+/// The merge half of [`apply`]: the record to store and its history, or `None` when the
+/// mutation changes nothing on an existing record. Takes the record's new seq, so the
+/// result must be stored in the same transaction ([`store`], or in bulk by the caller).
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    conn: &mut DbConn,
+    seqs: &mut SeqAllocator,
+    cipher: &FieldCipher,
+    existing: Option<&RecordRow>,
+    target: Target<'_>,
+    op: &Op,
+    hlc: &str,
+    writer: Writer<'_>,
+    now_ms: i64,
+) -> diesel::QueryResult<Option<Prepared>> {
+    let mut state = existing.map(|r| state_of(r, cipher)).unwrap_or_default();
     let outcomes = state.apply(op, hlc);
-    if let Some(row) = &existing
-        && outcomes.is_empty()
-    {
-        return Ok(row.clone());
+    if existing.is_some() && outcomes.is_empty() {
+        return Ok(None);
     }
     let seq = seqs.next(conn, target.scope)?;
     let sealed: BTreeMap<&String, Value> = state
@@ -126,10 +166,9 @@ pub fn apply(
             .map(str::to_owned),
         delete_hlc: state.delete_hlc.clone(),
         restore_hlc: state.restore_hlc.clone(),
-        created_at_ms: existing.as_ref().map_or(now_ms, |r| r.created_at_ms),
+        created_at_ms: existing.map_or(now_ms, |r| r.created_at_ms),
         updated_at_ms: now_ms,
     };
-    records::save(conn, &row, existing.is_some())?;
     let history: Vec<NewHistory> = outcomes
         .into_iter()
         .map(|o| NewHistory {
@@ -147,8 +186,29 @@ pub fn apply(
             at_ms: now_ms,
         })
         .collect();
+    Ok(Some(Prepared {
+        row,
+        exists: existing.is_some(),
+        history,
+        state,
+    }))
+}
+
+/// The storage half of [`apply`]: the record, its history and its ID-hash index.
+pub fn store(
+    conn: &mut DbConn,
+    cipher: &FieldCipher,
+    prepared: Prepared,
+) -> diesel::QueryResult<RecordRow> {
+    let Prepared {
+        row,
+        exists,
+        history,
+        state,
+    } = prepared;
+    records::save(conn, &row, exists)?;
     records::add_history(conn, &history)?;
-    if matches!(target.entity, "tenant" | "member") {
+    if matches!(row.entity.as_str(), "tenant" | "member") {
         index_person(conn, cipher, &row, &state)?;
     }
     Ok(row)
