@@ -14,10 +14,11 @@ use sha2::{Digest, Sha256};
 
 use crate::db::records::{self, RecordRow, SeqAllocator};
 use crate::db::{DbConn, areas, personal};
+use crate::domain::calendar;
 use crate::domain::geo;
-use crate::domain::identity::civil_from_days;
 use crate::domain::registration::{self, MemberFacts};
 use crate::error::ApiResult;
+use crate::services;
 use crate::sync::SyncContext;
 use crate::sync::merge::Op;
 use crate::sync::write::{self, Target, Writer};
@@ -61,6 +62,8 @@ pub struct Engine<'a> {
     /// Set for a full recompute: facts read in bulk, writes stored in bulk.
     bulk: Option<Bulk>,
     boundaries: HashMap<String, Option<Value>>,
+    /// The campaign start in force, read once per recompute.
+    campaign_start: Option<String>,
     written: usize,
 }
 
@@ -86,6 +89,7 @@ impl<'a> Engine<'a> {
             now_ms,
             bulk: None,
             boundaries: HashMap::new(),
+            campaign_start: None,
             written: 0,
         }
     }
@@ -242,32 +246,23 @@ impl<'a> Engine<'a> {
         row: &RecordRow,
     ) -> ApiResult<()> {
         let fields = fields_of(row);
-        let vacant = fields.get("kind").and_then(Value::as_str) == Some("vacant");
-        let members: Vec<MemberFacts> = self
-            .children(conn, "member", row)?
-            .iter()
-            .map(fields_of)
-            .filter(|m| m.get("living_at_home").and_then(Value::as_bool) != Some(false))
-            .map(|m| MemberFacts {
-                has_smartphone: m.get("has_smartphone").and_then(Value::as_bool) == Some(true),
-                registered: m.get("jzz_registered").and_then(Value::as_bool) == Some(true),
-                covered: m.get("covered_by").is_some_and(|v| !v.is_null()),
-            })
-            .collect();
+        let vacant = is_vacant(&fields);
+        let members = self.children(conn, "member", row)?;
+        let facts = member_facts(&members);
         let status = if vacant {
             "exempt"
         } else {
-            registration::status(&members)
+            registration::status(&facts)
         };
-        let holders = members.iter().filter(|m| m.has_smartphone).count();
-        let registered = members
+        let holders = facts.iter().filter(|m| m.has_smartphone).count();
+        let registered = facts
             .iter()
             .filter(|m| m.has_smartphone && m.registered)
             .count();
-        let covered = members.iter().filter(|m| m.covered).count();
+        let covered = facts.iter().filter(|m| m.covered).count();
         let detail = format!(
             "在家成员 {} 人：智能手机 {holders} 人，已注册 {registered} 人，亲属覆盖 {covered} 人",
-            members.len()
+            facts.len()
         );
         let active = !row.deleted && matches!(status, "unregistered" | "partial");
         self.upsert(
@@ -283,15 +278,15 @@ impl<'a> Engine<'a> {
             }),
         )?;
 
-        let start = self.sync.campaign_start.clone();
-        let visited = self
-            .children(conn, "visit", row)?
-            .iter()
-            .map(fields_of)
-            .any(|v| {
-                v.get("kind").and_then(Value::as_str) == Some("door_to_door")
-                    && visit_date(&v).is_none_or(|d| d >= start)
-            });
+        let start = match &self.campaign_start {
+            Some(start) => start.clone(),
+            None => {
+                let (_, campaign) = services::campaign::current(conn, &self.sync.campaign_start)?;
+                self.campaign_start = Some(campaign.dates.start.clone());
+                campaign.dates.start
+            }
+        };
+        let visited = visited_since(&self.children(conn, "visit", row)?, &start);
         let active = !row.deleted && !vacant && !visited;
         let detail = if visited {
             "已有入户走访记录".to_owned()
@@ -319,19 +314,7 @@ impl<'a> Engine<'a> {
         row: &RecordRow,
     ) -> ApiResult<()> {
         let fields = fields_of(row);
-        let latest = self
-            .children(conn, "inspection", row)?
-            .iter()
-            .map(|r| (fields_of(r), r.version.clone()))
-            .max_by(|a, b| {
-                let when = |f: &Map<String, Value>| {
-                    f.get("inspected_at")
-                        .map(Value::to_string)
-                        .unwrap_or_default()
-                };
-                (when(&a.0), &a.1).cmp(&(when(&b.0), &b.1))
-            })
-            .map(|(f, _)| f);
+        let latest = latest_inspection(&self.children(conn, "inspection", row)?);
         let tenants: Vec<String> = self
             .children(conn, "tenant", row)?
             .iter()
@@ -540,14 +523,55 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The calendar date (China time) of a visit, if it says when.
-fn visit_date(v: &Map<String, Value>) -> Option<String> {
-    match v.get("visited_at")? {
+/// Whether a household record is marked vacant (exempt from registration and visits).
+pub fn is_vacant(fields: &Map<String, Value>) -> bool {
+    fields.get("kind").and_then(Value::as_str) == Some("vacant")
+}
+
+/// What the registration rule reads of a household's live members: those living at home.
+pub fn member_facts(members: &[RecordRow]) -> Vec<MemberFacts> {
+    members
+        .iter()
+        .map(fields_of)
+        .filter(|m| m.get("living_at_home").and_then(Value::as_bool) != Some(false))
+        .map(|m| MemberFacts {
+            has_smartphone: m.get("has_smartphone").and_then(Value::as_bool) == Some(true),
+            registered: m.get("jzz_registered").and_then(Value::as_bool) == Some(true),
+            covered: m.get("covered_by").is_some_and(|v| !v.is_null()),
+        })
+        .collect()
+}
+
+/// Whether any of a household's live visits is door to door on or after `start`
+/// (a visit that does not say when counts).
+pub fn visited_since(visits: &[RecordRow], start: &str) -> bool {
+    visits.iter().map(fields_of).any(|v| {
+        v.get("kind").and_then(Value::as_str) == Some("door_to_door")
+            && date_of(&v, "visited_at").is_none_or(|d| d.as_str() >= start)
+    })
+}
+
+/// The fields of a rental's latest inspection: greatest `inspected_at`, then newest write.
+pub fn latest_inspection(inspections: &[RecordRow]) -> Option<Map<String, Value>> {
+    inspections
+        .iter()
+        .map(|r| (fields_of(r), r.version.clone()))
+        .max_by(|a, b| {
+            let when = |f: &Map<String, Value>| {
+                f.get("inspected_at")
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+            };
+            (when(&a.0), &a.1).cmp(&(when(&b.0), &b.1))
+        })
+        .map(|(f, _)| f)
+}
+
+/// The calendar date (China time) of a time field (`visited_at`, `inspected_at`), if set.
+pub fn date_of(v: &Map<String, Value>, field: &str) -> Option<String> {
+    match v.get(field)? {
         Value::String(s) => s.get(..10).map(str::to_owned),
-        Value::Number(n) => {
-            let (y, m, d) = civil_from_days((n.as_i64()? / 1000 + 8 * 3600).div_euclid(86_400));
-            Some(format!("{y:04}-{m:02}-{d:02}"))
-        }
+        Value::Number(n) => Some(calendar::date_of_ms(n.as_i64()?)),
         _ => None,
     }
 }
@@ -594,6 +618,7 @@ fn level_rank(level: Option<&str>) -> u8 {
     }
 }
 
-fn fields_of(row: &RecordRow) -> Map<String, Value> {
+/// A record's stored fields as a JSON map (sealed personal values stay sealed).
+pub fn fields_of(row: &RecordRow) -> Map<String, Value> {
     serde_json::from_str(&row.fields).unwrap_or_default()
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod flags;
 pub mod metrics;
 pub mod pwa;
+pub mod reports;
 pub mod services;
 pub mod startup;
 pub mod state;

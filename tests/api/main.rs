@@ -7,5 +7,6 @@ mod cli;
 mod health;
 mod helpers;
 mod personal;
+mod reports;
 mod schema;
 mod sync;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod flags;
 pub mod health;
+pub mod reports;
 pub mod sync;
 pub mod views;
 
@@ -35,6 +36,28 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                 .service(resource("/me").route(web::get().to(auth::me)))
                 .service(resource("/flags/{id}/review").route(web::post().to(flags::review)))
                 .service(resource("/audit").route(web::get().to(admin::audit)))
+                .service(resource("/campaign").route(web::get().to(reports::campaign)))
+                .service(resource("/admin/campaign").route(web::put().to(reports::set_campaign)))
+                .service(
+                    resource("/admin/campaign/versions")
+                        .route(web::get().to(reports::campaign_versions)),
+                )
+                .service(resource("/reports/dashboard").route(web::get().to(reports::dashboard)))
+                .service(resource("/reports/ranking").route(web::get().to(reports::ranking)))
+                .service(
+                    resource("/reports/model-villages")
+                        .route(web::get().to(reports::model_villages)),
+                )
+                .service(
+                    resource("/cases")
+                        .route(web::get().to(reports::list_cases))
+                        .route(web::post().to(reports::add_case)),
+                )
+                .service(
+                    resource("/admin/model-villages/{id}")
+                        .route(web::put().to(reports::name_model))
+                        .route(web::delete().to(reports::unname_model)),
+                )
                 .service(resource("/sync/push").route(web::post().to(sync::push)))
                 .service(resource("/sync/pull").route(web::post().to(sync::pull)))
                 .service(

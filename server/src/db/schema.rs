@@ -156,6 +156,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    campaign_versions (version) {
+        version -> BigInt,
+        config -> Text,
+        created_by -> Text,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    fraud_cases (id) {
+        id -> BigInt,
+        village_id -> Text,
+        period -> Text,
+        cases -> BigInt,
+        victims -> BigInt,
+        suspects -> BigInt,
+        loss_yuan -> BigInt,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    model_villages (village_id) {
+        village_id -> Text,
+        named_by -> Text,
+        named_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> areas (area_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -174,4 +206,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejected_mutations,
     id_index,
     access_log,
+    campaign_versions,
+    fraud_cases,
+    model_villages,
 );

@@ -2,6 +2,8 @@
 
 pub mod account;
 pub mod area;
+pub mod calendar;
+pub mod campaign;
 pub mod geo;
 pub mod identity;
 pub mod registration;

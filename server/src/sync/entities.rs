@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::domain::account::Role;
+use crate::domain::calendar::{self, parse_date};
 use crate::domain::identity;
 use crate::domain::risk::INDICATOR_CODES;
 
@@ -416,7 +417,7 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
         }
         Kind::IdNumber => match value.as_str() {
             Some(s) if matches!(id_type, None | Some("resident_id")) => {
-                identity::check_id_number(s, identity::today_china())
+                identity::check_id_number(s, calendar::today_china())
                     .map_err(|m| ("invalid_value", m.to_owned()))
             }
             Some(s) if s.trim().is_empty() || s.chars().count() > 40 => {
@@ -456,34 +457,6 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
             _ => invalid_type("对象数组"),
         },
     }
-}
-
-/// `YYYY-MM-DD` of a real day.
-pub fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: i32 = s[0..4].parse().ok()?;
-    let m: u32 = s[5..7].parse().ok()?;
-    let d: u32 = s[8..10].parse().ok()?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    ((1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize] && (1900..=2200).contains(&y))
-        .then_some((y, m, d))
 }
 
 /// `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`.
