@@ -286,3 +286,78 @@ async fn model_villages_show_the_three_nones_from_recorded_data() {
     assert_eq!(list[0]["three_nones"][1]["met"], false);
     assert_eq!(list[0]["all_met"], false);
 }
+
+#[tokio::test]
+async fn a_grid_poster_carries_its_qr_code_group_and_workers() {
+    let app = spawn_app().await;
+    let (admin, village, grid) = setup(&app).await;
+    let dev = Device::new(&app, "wangli", "grid-password-1").await;
+    let poster = format!("/api/areas/{grid}/poster.svg");
+
+    // No link yet: the poster says what to do.
+    let err = assert_error(app.get(&poster, Some(&dev.token)).await, 409, "no_qr_link").await;
+    assert!(err["message"].as_str().unwrap().contains("管理员"));
+
+    let patch = |body: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        let grid = grid.clone();
+        async move {
+            app.client
+                .patch(app.url(&format!("/api/admin/areas/{grid}")))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let err = assert_error(
+        patch(json!({"qr_link": "weixin://x"})).await,
+        400,
+        "invalid_value",
+    )
+    .await;
+    assert_eq!(err["field"], "qr_link");
+    let resp = patch(json!({"qr_link": "https://jzz.example.gov.cn/r?g=1", "wechat_group": "东山村一网格反诈群"})).await;
+    assert_eq!(resp.status(), 200);
+    let area: Value = resp.json().await.unwrap();
+    assert_eq!(area["wechat_group"], "东山村一网格反诈群");
+    assert_eq!(area["name"], "第一网格", "fields not sent stay");
+
+    let resp = app.get(&poster, Some(&dev.token)).await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml")
+    );
+    let svg = resp.text().await.unwrap();
+    assert!(svg.contains("清溪镇 东山村 第一网格"), "{svg}");
+    assert!(svg.contains("东山村一网格反诈群"));
+    assert!(
+        svg.contains("网格员：wangli") || svg.contains("网格员：王丽"),
+        "{svg}"
+    );
+    assert!(svg.contains("<path"));
+
+    // Another grid's worker does not get it; a village is not a grid.
+    let other = app.add_grid(&admin, &village, "第二网格").await;
+    app.add_user("zhaomin", "grid-password-2", "grid_worker", &[&other])
+        .await;
+    let stranger = Device::new(&app, "zhaomin", "grid-password-2").await;
+    assert_error(
+        app.get(&poster, Some(&stranger.token)).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get(&format!("/api/areas/{village}/poster.svg"), Some(&admin))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}

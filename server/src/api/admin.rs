@@ -9,7 +9,7 @@ use crate::auth::AdminUser;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::{self, NewUser};
-use crate::services::areas::{self, NewArea};
+use crate::services::areas::{self, AreaPatch, NewArea};
 use crate::state::AppState;
 
 /// `POST /api/admin/areas` → 201.
@@ -43,6 +43,21 @@ pub async fn get_area(
     let row = db::run(&state.pool, move |conn| Ok(db::areas::get(conn, &id)?))
         .await?
         .ok_or_else(|| ApiError::not_found("区域不存在"))?;
+    Ok(HttpResponse::Ok().json(AreaView::from(row)))
+}
+
+/// `PATCH /api/admin/areas/{id}`: name, boundary, QR link, WeChat group.
+pub async fn update_area(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<AreaPatch>,
+) -> ApiResult<HttpResponse> {
+    let (id, patch) = (id.into_inner(), body.into_inner());
+    let row = db::run_tx(&state.pool, move |conn| {
+        areas::update(conn, &id, patch, Some(&admin.0.id))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(AreaView::from(row)))
 }
 

@@ -71,7 +71,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                         .route(web::get().to(admin::list_areas))
                         .route(web::post().to(admin::create_area)),
                 )
-                .service(resource("/admin/areas/{id}").route(web::get().to(admin::get_area)))
+                .service(
+                    resource("/admin/areas/{id}")
+                        .route(web::get().to(admin::get_area))
+                        .route(web::patch().to(admin::update_area)),
+                )
+                .service(resource("/areas/{id}/poster.svg").route(web::get().to(reports::poster)))
                 .service(
                     resource("/admin/users")
                         .route(web::get().to(admin::list_users))

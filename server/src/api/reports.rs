@@ -16,7 +16,7 @@ use crate::domain::calendar::{self, parse_date};
 use crate::domain::campaign::Campaign;
 use crate::error::{ApiError, ApiResult};
 use crate::reports::figures::Figures;
-use crate::reports::{self, ranking};
+use crate::reports::{self, poster, ranking};
 use crate::services;
 use crate::state::AppState;
 use crate::sync::scopes::{Access, AreaTree};
@@ -411,4 +411,63 @@ pub async fn model_villages(user: AuthUser, state: web::Data<AppState>) -> ApiRe
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /api/areas/{id}/poster.svg`: a grid's printable QR poster, for users holding it.
+pub async fn poster(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let svg = db::run(&state.pool, move |conn| {
+        let tree = AreaTree::load(conn)?;
+        let access = Access::load(conn, &user.id, user.role, &tree)?;
+        let grid = db::areas::get(conn, &id)?
+            .filter(|a| a.level == "grid" && access.current().contains(&a.id))
+            .ok_or_else(|| ApiError::not_found("网格不存在或不在您的管辖范围内"))?;
+        let link = grid.qr_link.clone().ok_or_else(|| {
+            ApiError::conflict(
+                "no_qr_link",
+                "该网格还没有金钟罩二维码链接，请管理员在区域设置中填写后再打印",
+            )
+        })?;
+        // The place name from the township down: 清溪镇 东山村 第一网格.
+        let mut place = vec![grid.name.clone()];
+        let mut parent = grid.parent_id.clone();
+        while let Some(p) = parent {
+            let Some(area) = db::areas::get(conn, &p)? else {
+                break;
+            };
+            place.insert(0, area.name.clone());
+            parent = area.parent_id;
+        }
+        let holders: BTreeSet<String> = db::users::all_current_areas(conn)?
+            .into_iter()
+            .filter(|(_, area)| *area == grid.id)
+            .map(|(user, _)| user)
+            .collect();
+        let mut workers = Vec::new();
+        for uid in holders {
+            if let Some(u) = db::users::get(conn, &uid)?
+                && u.role == "grid_worker"
+                && !u.disabled
+            {
+                workers.push(u.name);
+            }
+        }
+        workers.sort();
+        poster::svg(&poster::Poster {
+            place: &place.join(" "),
+            qr_link: &link,
+            wechat_group: grid.wechat_group.as_deref(),
+            workers: &workers,
+        })
+        .ok_or_else(|| ApiError::invalid_field("qr_link", "二维码链接过长，无法生成二维码"))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml; charset=utf-8")
+        .insert_header(("Cache-Control", "private, no-cache"))
+        .body(svg))
 }

@@ -31,6 +31,20 @@ pub fn insert(conn: &mut DbConn, row: &AreaRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Stores an area's changed name, boundary, QR link and group name.
+pub fn update(conn: &mut DbConn, row: &AreaRow) -> QueryResult<()> {
+    diesel::update(areas::table.find(&row.id))
+        .set((
+            areas::name.eq(&row.name),
+            areas::boundary.eq(&row.boundary),
+            areas::qr_link.eq(&row.qr_link),
+            areas::wechat_group.eq(&row.wechat_group),
+            areas::updated_at_ms.eq(row.updated_at_ms),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// (id, parent id) of every area, for scope expansion.
 pub fn tree(conn: &mut DbConn) -> QueryResult<Vec<(String, Option<String>)>> {
     areas::table

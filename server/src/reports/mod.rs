@@ -2,6 +2,7 @@
 //! No personal data leaves here: only counts.
 
 pub mod figures;
+pub mod poster;
 pub mod ranking;
 
 use std::collections::{BTreeMap, BTreeSet};

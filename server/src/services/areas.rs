@@ -1,4 +1,4 @@
-//! Creating areas of the township tree.
+//! Creating and changing areas of the township tree.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -32,10 +32,7 @@ pub struct NewArea {
 
 /// Validates and inserts an area inside the caller's transaction.
 pub fn create(conn: &mut DbConn, input: NewArea, actor: Option<&str>) -> ApiResult<AreaRow> {
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid_field("name", "区域名称需为 1–100 个字符"));
-    }
+    let name = check_name(&input.name)?;
     let level = Level::parse(&input.level).ok_or_else(|| {
         ApiError::invalid_field(
             "level",
@@ -48,24 +45,8 @@ pub fn create(conn: &mut DbConn, input: NewArea, actor: Option<&str>) -> ApiResu
             "区域编号需为 1–64 位字母、数字、- 或 _",
         ));
     }
-    let boundary = match &input.boundary {
-        None | Some(Value::Null) => None,
-        Some(b) => Some(
-            geo::parse_boundary(b)
-                .map_err(|m| {
-                    ApiError::bad_request("invalid_geometry", m).with("field", "boundary")
-                })?
-                .to_string(),
-        ),
-    };
-    for (field, value) in [
-        ("qr_link", &input.qr_link),
-        ("wechat_group", &input.wechat_group),
-    ] {
-        if value.as_ref().is_some_and(|v| v.chars().count() > 500) {
-            return Err(ApiError::invalid_field(field, "内容过长（最多 500 字）"));
-        }
-    }
+    let boundary = check_boundary(input.boundary.as_ref())?;
+    check_texts(&input.qr_link, &input.wechat_group)?;
     let parent_id = input.parent_id.filter(|p| !p.is_empty());
     let parent_level = match &parent_id {
         Some(p) => areas::get(conn, p)?.and_then(|a| Level::parse(&a.level)),
@@ -97,4 +78,105 @@ pub fn create(conn: &mut DbConn, input: NewArea, actor: Option<&str>) -> ApiResu
             .detail(serde_json::json!({"name": row.name, "level": row.level, "parent_id": row.parent_id})),
     )?;
     Ok(row)
+}
+
+/// Changes to an area (`PATCH /api/admin/areas/{id}`): only the fields given change; a
+/// `null` boundary, QR link or group name clears it. Level and parent stay (records are
+/// filed under their area for good).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub boundary: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub qr_link: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub wechat_group: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (Some(None)) from one left out (None).
+fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Validates and applies a patch inside the caller's transaction.
+pub fn update(
+    conn: &mut DbConn,
+    id: &str,
+    patch: AreaPatch,
+    actor: Option<&str>,
+) -> ApiResult<AreaRow> {
+    let mut row = areas::get(conn, id)?.ok_or_else(|| ApiError::not_found("区域不存在"))?;
+    if let Some(name) = &patch.name {
+        row.name = check_name(name)?;
+    }
+    if let Some(boundary) = &patch.boundary {
+        row.boundary = check_boundary(boundary.as_ref())?;
+    }
+    let qr = patch.qr_link.clone().unwrap_or(row.qr_link.clone());
+    let group = patch
+        .wechat_group
+        .clone()
+        .unwrap_or(row.wechat_group.clone());
+    check_texts(&qr, &group)?;
+    row.qr_link = qr;
+    row.wechat_group = group;
+    row.updated_at_ms = now_ms();
+    areas::update(conn, &row)?;
+    audit::record(
+        conn,
+        &NewEntry::new(actor, "area_changed")
+            .target("area", &row.id)
+            .detail(serde_json::json!({
+                "name": patch.name,
+                "boundary_changed": patch.boundary.is_some(),
+                "qr_link": patch.qr_link,
+                "wechat_group": patch.wechat_group,
+            })),
+    )?;
+    Ok(row)
+}
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid_field("name", "区域名称需为 1–100 个字符"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The stored text of a GeoJSON boundary, checked.
+fn check_boundary(boundary: Option<&Value>) -> ApiResult<Option<String>> {
+    match boundary {
+        None | Some(Value::Null) => Ok(None),
+        Some(b) => Ok(Some(
+            geo::parse_boundary(b)
+                .map_err(|m| {
+                    ApiError::bad_request("invalid_geometry", m).with("field", "boundary")
+                })?
+                .to_string(),
+        )),
+    }
+}
+
+fn check_texts(qr_link: &Option<String>, wechat_group: &Option<String>) -> ApiResult<()> {
+    for (field, value) in [("qr_link", qr_link), ("wechat_group", wechat_group)] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 500) {
+            return Err(ApiError::invalid_field(field, "内容过长（最多 500 字）"));
+        }
+    }
+    if let Some(link) = qr_link
+        && !(link.starts_with("https://") || link.starts_with("http://"))
+    {
+        return Err(ApiError::invalid_field(
+            "qr_link",
+            "二维码链接应以 https:// 或 http:// 开头（扫描金钟罩二维码可得）",
+        ));
+    }
+    Ok(())
 }
