@@ -42,6 +42,37 @@ export interface Dictionary {
     offlineReady: string;
     dismiss: string;
   };
+  validation: {
+    expectText: string;
+    expectNumber: string;
+    expectCount: string;
+    expectBool: string;
+    expectDate: string;
+    expectTime: string;
+    expectCodes: string;
+    expectId: string;
+    expectList: string;
+    textTooLong: string;
+    numberRange: (min: number, max: number) => string;
+    countNegative: string;
+    countTooLarge: string;
+    date: string;
+    time: string;
+    enumValue: string;
+    codeDuplicate: (code: string) => string;
+    codeUnknown: (code: string) => string;
+    idLength: string;
+    idChars: string;
+    idBirthInvalid: string;
+    idBirthFuture: string;
+    idCheck: string;
+    docLength: string;
+    phone: string;
+    uuid: string;
+    photos: string;
+    unknownField: string;
+    required: string;
+  };
   errors: {
     invalidCredentials: string;
     tooManyAttempts: (minutes: number) => string;
@@ -106,6 +137,37 @@ export const zhCN: Dictionary = {
     available: '有新版本，点击更新',
     offlineReady: '应用已可离线使用',
     dismiss: '知道了',
+  },
+  validation: {
+    expectText: '应为文字',
+    expectNumber: '应为数字',
+    expectCount: '应为整数',
+    expectBool: '应为“是”或“否”',
+    expectDate: '应为日期（年-月-日）',
+    expectTime: '应为时间',
+    expectCodes: '应为指标代码列表',
+    expectId: '应为记录编号',
+    expectList: '应为对象列表',
+    textTooLong: '文字过长（最多 2000 字）',
+    numberRange: (min, max) => `数值应在 ${min} 到 ${max} 之间`,
+    countNegative: '应为不小于 0 的整数',
+    countTooLarge: '数量过大',
+    date: '日期格式应为 年-月-日（如 2021-05-18），且日期存在',
+    time: '时间格式应为带时区的时间，如 2021-05-18T09:30:00+08:00',
+    enumValue: '请从列表中选择',
+    codeDuplicate: (code) => `指标重复：${code}`,
+    codeUnknown: (code) => `未知指标：${code}`,
+    idLength: '身份证号必须是 18 位',
+    idChars: '身份证号前 17 位必须是数字，最后一位是数字或大写 X',
+    idBirthInvalid: '身份证号中的出生日期不存在',
+    idBirthFuture: '身份证号中的出生日期晚于今天',
+    idCheck: '身份证号校验位不正确，请核对',
+    docLength: '证件号码长度不正确',
+    phone: '手机号必须是 11 位数字，以 13–19 开头',
+    uuid: '应为记录编号（UUID）',
+    photos: '照片数据不正确（最多 50 张）',
+    unknownField: '未知字段',
+    required: '必填',
   },
   errors: {
     invalidCredentials: '用户名或密码错误',
