@@ -420,6 +420,13 @@ try {
     await visible(page2.getByText(names.address), names.address);
   }, 30_000);
 
+  await check('logout is refused while changes are unsynced', async () => {
+    await page2.goto(`${BASE}/#/`, { waitUntil: 'domcontentloaded' });
+    await page2.getByRole('button', { name: TEXT.logout, exact: true }).click();
+    await visible(page2.getByTestId('logout-error'), 'the refusal message');
+    await expectHome();
+  });
+
   await check('back online: the sync button empties the outbox', async () => {
     await context.unroute('**/api/**');
     await page2.goto(`${BASE}/#/`, { waitUntil: 'domcontentloaded' });

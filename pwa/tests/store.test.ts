@@ -119,3 +119,18 @@ describe('local store', () => {
     expect(kids.map((k) => k.fields.name)).toEqual(['甲']);
   });
 });
+
+describe('another user on the same phone', () => {
+  it('takes a fresh client_id and restarts mids, only with an empty outbox', async () => {
+    const store = freshStore();
+    await store.write('household', uuid(1), 'g1', 'put', { address: 'A' });
+    await expect(store.rebindDevice('new-id', 'u2')).rejects.toBeInstanceOf(OutboxNotEmptyError);
+    const [e] = await store.outbox();
+    await store.settle([e!], 1, [{ mid: 1, status: 'applied' }]);
+    await store.clearUserData();
+    await store.rebindDevice('new-id', 'u2');
+    expect(await store.meta('client_id')).toBe('new-id');
+    expect(await store.meta('next_mid')).toBeUndefined();
+    expect(await store.meta('client_owner')).toBe('u2');
+  });
+});

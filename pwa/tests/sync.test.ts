@@ -185,3 +185,33 @@ describe('sync client against a fake server', () => {
     expect(backoffDelay(30, () => 1)).toBe(300_000);
   });
 });
+
+describe('stopping and locking', () => {
+  it('426: stops syncing and says an update is needed', async () => {
+    const server = new FakeServer();
+    const store = freshStore();
+    await seed(store, 1);
+    const real = server.fetch;
+    server.fetch = async (input, init) =>
+      String(input).endsWith('/api/sync/push')
+        ? new Response(JSON.stringify({ error: 'upgrade_required' }), { status: 426 })
+        : real(input, init);
+    const { sync: s2 } = wired(server, store);
+    expect(await s2.sync()).toBe(false);
+    expect(s2.status.state).toBe('update_required');
+    expect(await s2.sync()).toBe(false); // stays stopped, no retries
+    expect(await store.pendingCount()).toBe(1);
+  });
+
+  it('without Web Locks, an IndexedDB lease lets one sync run at a time', async () => {
+    const { syncLock } = await import('../src/lib/sync');
+    const store = freshStore();
+    let release!: () => void;
+    const first = syncLock(store, 'a', () => new Promise<string>((r) => (release = () => r('first'))));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await syncLock(store, 'b', async () => 'second')).toBeNull();
+    release();
+    expect(await first).toBe('first');
+    expect(await syncLock(store, 'b', async () => 'third')).toBe('third');
+  });
+});

@@ -115,6 +115,7 @@ const fieldApp = {
     syncNow: '立即同步',
     syncing: '正在同步…',
     logoutRefused: (n: number) => `还有 ${n} 条修改没有同步，不能退出。请连接网络并点“立即同步”，全部同步后再退出。`,
+    switchRefused: (n: number) => `这部手机上还有上一位用户 ${n} 条修改没有同步，不能切换用户。请上一位用户登录并同步后再切换。`,
     updateRequired: '应用版本过旧，不能同步。请连接网络后点“有新版本，点击更新”。',
     loginRequired: '登录已过期，修改都保存在手机上。请重新登录后同步。',
   },

@@ -27,10 +27,17 @@ const META = {
   clockOffset: 'clock_offset',
   lastSync: 'last_sync',
   scopes: 'scopes',
+  clientOwner: 'client_owner',
 } as const;
 
-/** Meta keys that belong to the device, not the user: they survive logout. */
-const DEVICE_META = new Set<string>(['client_id', META.nextMid, META.hlcLast, META.clockOffset]);
+/**
+ * Meta keys that belong to the device, not the user: they survive logout. `client_owner` is
+ * the user the server bound this client_id to (SYNC.md: another user sending it gets 403).
+ */
+const DEVICE_META = new Set<string>(['client_id', META.nextMid, META.hlcLast, META.clockOffset, META.clientOwner]);
+
+/** Other tabs of the app re-read when this tab writes (BroadcastChannel, where it exists). */
+const CHANNEL = 'fangzha-store';
 
 export class OutboxNotEmptyError extends Error {
   constructor(readonly pending: number) {
@@ -42,6 +49,7 @@ export class OutboxNotEmptyError extends Error {
 export class LocalStore {
   private hlcp: Promise<Hlc> | null = null;
   private listeners = new Set<() => void>();
+  private channel: BroadcastChannel | null = null;
 
   constructor(
     readonly clientId: string,
@@ -71,12 +79,21 @@ export class LocalStore {
 
   /** Called after every local write or pulled page (screens re-read). */
   subscribe(fn: () => void): () => void {
+    if (!this.channel && typeof BroadcastChannel !== 'undefined' && typeof window !== 'undefined') {
+      this.channel = new BroadcastChannel(`${CHANNEL}:${this.dbName ?? ''}`);
+      this.channel.onmessage = () => this.notify();
+    }
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
-  private changed(): void {
+  private notify(): void {
     for (const fn of this.listeners) fn();
+  }
+
+  private changed(): void {
+    this.notify();
+    this.channel?.postMessage('changed');
   }
 
   /**
@@ -289,6 +306,29 @@ export class LocalStore {
     ops.push(tx.objectStore('meta').put(clock.last(), META.hlcLast));
     await Promise.all([...ops, tx.done]);
     this.changed();
+  }
+
+  /**
+   * A different user is about to use this phone: the server bound the old client_id to its
+   * first user, so this device takes a new id and starts its mids and clock afresh. Only with
+   * an empty outbox (clearUserData ran first). Returns the new id.
+   */
+  async rebindDevice(newClientId: string, userId: string): Promise<void> {
+    const db = await this.db();
+    const tx = db.transaction(['outbox', 'meta'], 'readwrite');
+    if ((await tx.objectStore('outbox').count()) > 0) {
+      tx.abort();
+      await tx.done.catch(() => {});
+      throw new OutboxNotEmptyError(await this.pendingCount());
+    }
+    const meta = tx.objectStore('meta');
+    await Promise.all([
+      meta.put(newClientId, 'client_id'),
+      meta.delete(META.nextMid),
+      meta.delete(META.hlcLast),
+      meta.put(userId, META.clientOwner),
+      tx.done,
+    ]);
   }
 
   async meta<T>(key: string): Promise<T | undefined> {
