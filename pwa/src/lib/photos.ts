@@ -63,6 +63,8 @@ export type UploadOutcome = { uploaded: number; failed: number; unsupported: boo
  */
 export class PhotoUploader {
   private running: Promise<UploadOutcome> | null = null;
+  /** The server answered 404 to /api/blobs/missing: it has no photo service (yet). */
+  unsupported = false;
 
   constructor(
     private readonly store: LocalStore,
@@ -85,9 +87,13 @@ export class PhotoUploader {
         hashes: pending.map((p) => p.digest),
       });
       missing = res.missing ?? [];
+      this.unsupported = false;
     } catch (e) {
       // A server without the photo service answers 404: keep the photos for later.
-      if (isApiError(e) && e.status === 404) return { ...out, unsupported: true };
+      if (isApiError(e) && e.status === 404) {
+        this.unsupported = true;
+        return { ...out, unsupported: true };
+      }
       return { ...out, failed: pending.length };
     }
     const todo = new Set(missing);
