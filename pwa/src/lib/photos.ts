@@ -70,6 +70,8 @@ export class PhotoUploader {
     private readonly store: LocalStore,
     private readonly api: Api,
     private readonly accessToken: () => Promise<string | null>,
+    /** How one photo travels (tus by default; tests pass their own). */
+    private readonly send: (blob: Blob, digest: string) => Promise<void> = (b, d) => this.tus(b, d),
   ) {}
 
   uploadPending(): Promise<UploadOutcome> {
@@ -103,7 +105,7 @@ export class PhotoUploader {
         continue;
       }
       try {
-        await this.tus(p.blob, p.digest);
+        await this.send(p.blob, p.digest);
         await this.store.markUploaded(p.digest);
         out.uploaded++;
       } catch (e) {
