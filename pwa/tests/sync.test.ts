@@ -215,3 +215,23 @@ describe('stopping and locking', () => {
     expect(await syncLock(store, 'b', async () => 'third')).toBe('third');
   });
 });
+
+describe('a refused value', () => {
+  it('stays on the phone with its stamp cleared, so the fixed save sends every refused field again', async () => {
+    const { unsentFields } = await import('../src/lib/merge');
+    const server = new FakeServer();
+    server.rejectField = 'notes';
+    const store = freshStore();
+    const { sync } = wired(server, store);
+    await store.write('household', uuid(1), 'g1', 'put', { address: '幸福路 1 号', notes: 'bad' });
+    await sync.sync();
+    const rec = await store.get('household', uuid(1));
+    expect(rec?.fields.address).toBe('幸福路 1 号');
+    expect(unsentFields(rec)).toEqual({ address: '幸福路 1 号', notes: 'bad' });
+    server.rejectField = null;
+    await store.write('household', uuid(1), 'g1', 'put', { ...unsentFields(rec), notes: 'fixed' });
+    await sync.sync();
+    expect(server.records.get(uuid(1))?.fields).toEqual({ address: '幸福路 1 号', notes: 'fixed' });
+    expect(unsentFields(await store.get('household', uuid(1)))).toEqual({});
+  });
+});

@@ -100,3 +100,11 @@ export function changedFields(current: Fields, next: Fields): Fields {
   }
   return out;
 }
+
+/** Fields whose last local write the server refused (stamp cleared): a save sends them again. */
+export function unsentFields(rec: LocalRecord | null | undefined): Fields {
+  const out: Fields = {};
+  if (!rec) return out;
+  for (const [k, h] of Object.entries(rec.hlc)) if (h === '' && k in rec.fields) out[k] = rec.fields[k];
+  return out;
+}

@@ -181,8 +181,24 @@ export class LocalStore {
   async settle(batch: OutboxEntry[], lastMid: number, results: PushResult[]): Promise<void> {
     const byMid = new Map(results.map((r) => [r.mid, r]));
     const db = await this.db();
-    const tx = db.transaction(['outbox', 'rejected'], 'readwrite');
+    const tx = db.transaction(['outbox', 'rejected', 'records'], 'readwrite');
     const ops: Promise<unknown>[] = [];
+    // A refused put's values stay on the phone for the user to fix, but their stamps are
+    // cleared (''): the next save sends them again (see unsentFields), and a pulled server
+    // value, if any, wins over them.
+    const unstamp = async (m: Mutation) => {
+      if (m.op !== 'put') return;
+      const rec = await tx.objectStore('records').get([m.entity, m.id]);
+      if (!rec) return;
+      let touched = false;
+      for (const f of Object.keys(m.fields ?? {})) {
+        if (rec.hlc[f] === m.hlc) {
+          rec.hlc[f] = '';
+          touched = true;
+        }
+      }
+      if (touched) await tx.objectStore('records').put(rec);
+    };
     for (const e of batch) {
       const r = byMid.get(e.mid);
       if (!r && e.mid > lastMid) continue; // not answered: stays for the next push
@@ -196,6 +212,7 @@ export class LocalStore {
         };
         if (r.error?.field) rej.field = r.error.field;
         ops.push(tx.objectStore('rejected').put(rej));
+        ops.push(unstamp(e.mutation));
       }
       if (e.key !== undefined) ops.push(tx.objectStore('outbox').delete(e.key));
     }
