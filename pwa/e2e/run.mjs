@@ -357,8 +357,27 @@ try {
     await visible(page.getByTestId('member-list').getByText(names.member2), names.member2);
     const status = (await page.getByTestId('household-status').innerText()).trim();
     assert(status === '部分注册', `household status "${status}", expected 部分注册`);
+    // Record the door-to-door visit.
+    await page.getByTestId('add-visit').click();
+    await page.locator('select[name="outcome"]').selectOption('met');
+    await page.locator('input[name="leaflets"]').fill('2');
+    await page.locator('input[name="registrations_helped"]').fill('1');
+    await shot(page, 'visit-form');
+    await save(page);
+    await visible(page.getByText('入户走访 · 见到人'), 'the recorded visit');
     await shot(page, 'household');
   }, 40_000);
+
+  await check('offline: a publicity entry (banner × 2)', async () => {
+    await toGrid(page);
+    await page.getByTestId('go-publicity').click();
+    await page.getByTestId('add-publicity').click();
+    await page.locator('select[name="kind"]').selectOption('banner');
+    await page.locator('input[name="count"]').fill('2');
+    await page.locator('input[name="compound"]').fill(`E2E 小区 ${RUN}`);
+    await save(page);
+    await visible(page.getByText(`E2E 小区 ${RUN}`, { exact: false }), 'the publicity entry');
+  });
 
   await check('offline: create a rental with two tenants and an inspection ticking A1 (GOIP)', async () => {
     await toGrid(page);
@@ -477,6 +496,9 @@ try {
       const m = one(n, (c) => c.entity === 'member' && c.fields?.name === n);
       assert(m.fields.household_id === household.id, `${n} is not in the household`);
     }
+    const visit = one('visit', (c) => c.entity === 'visit' && c.fields?.target_id === household.id);
+    assert(visit.fields.outcome === 'met' && visit.fields.leaflets === 2 && visit.fields.registrations_helped === 1, `visit ${JSON.stringify(visit.fields)}`);
+    one('publicity', (c) => c.entity === 'publicity' && c.fields?.compound === `E2E 小区 ${RUN}` && c.fields?.count === 2);
     const rental = one('rental', (c) => c.entity === 'rental' && c.fields?.address === names.rental);
     for (const n of [names.tenant1, names.tenant2]) {
       const x = one(n, (c) => c.entity === 'tenant' && c.fields?.name === n);
@@ -499,11 +521,16 @@ try {
     }
   }, 45_000);
 
-  await check('the grid flags screen shows the red flag with what to do next', async () => {
+  await check('the grid flags screen shows the red flag; the household history comes from the server', async () => {
     await toGrid(page2);
     await page2.getByTestId('go-flags').click();
     await visible(page2.getByTestId('flag-list').getByText('出租房涉诈风险').first(), 'the fraud_risk flag');
     await shot(page2, 'flags');
+    await page2.goto(`${BASE}/#/households/${encodeURIComponent(serverView.byId.get([...serverView.byId.keys()].find((k) => serverView.byId.get(k).fields?.address === names.address)).scope)}`, { waitUntil: 'domcontentloaded' });
+    await page2.getByText(names.address).click();
+    await page2.getByRole('link', { name: '修改记录' }).click();
+    await visible(page2.getByTestId('history-list').getByText(names.address, { exact: false }).first(), 'the address in the history');
+    await shot(page2, 'history');
     await page2.goto(`${BASE}/#/sync`, { waitUntil: 'domcontentloaded' });
     await visible(page2.getByTestId('sync-pending'), 'the sync status');
     await shot(page2, 'sync-status');

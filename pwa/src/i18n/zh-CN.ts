@@ -290,6 +290,7 @@ const fieldApp = {
     uploaded: '已上传',
     failed: '照片处理失败，请重试',
     remote: '照片',
+    count: (n: number) => `${n} 张照片`,
   },
   sync: {
     title: '同步状态',

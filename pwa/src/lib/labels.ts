@@ -10,6 +10,7 @@ export function valueLabel(entity: string, field: string, v: unknown): string {
   const spec = FORMS[entity]?.find((s) => s.name === field);
   if (spec?.options && typeof v === 'string') return t.app.enums[spec.options]?.[v] ?? v;
   if (spec?.input === 'datetime' && typeof v === 'number') return new Date(v).toLocaleString('zh-CN', { hour12: false });
+  if (field === 'photos' && Array.isArray(v)) return t.app.photos.count(v.length);
   if (Array.isArray(v)) return v.join('、');
   return String(v);
 }
