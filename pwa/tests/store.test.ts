@@ -134,3 +134,19 @@ describe('another user on the same phone', () => {
     expect(await store.meta('client_owner')).toBe('u2');
   });
 });
+
+describe('pulled pages', () => {
+  it('with nothing unsent, the server state replaces the local copy (masked values too)', async () => {
+    const store = freshStore();
+    await store.write('member', uuid(5), 'g1', 'put', { name: '甲', phone: '13812345678' });
+    const [e] = await store.outbox();
+    await store.settle([e!], 1, [{ mid: 1, status: 'applied' }]);
+    await store.applyPull({
+      scopes: ['g1'], removed_scopes: [], has_more: false, server_time_ms: 0, cursors: { g1: 9 },
+      changes: [{ scope: 'g1', seq: 9, entity: 'member', id: uuid(5), deleted: false,
+        fields: { name: '甲', phone: '138****5678' }, hlc: { name: e!.mutation.hlc, phone: e!.mutation.hlc } }],
+    });
+    expect((await store.get('member', uuid(5)))?.fields.phone).toBe('138****5678');
+    expect(await store.cursors()).toEqual({ g1: 9 });
+  });
+});

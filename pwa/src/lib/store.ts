@@ -296,7 +296,7 @@ export class LocalStore {
   async applyPull(page: PullResponse): Promise<void> {
     const clock = await this.clock();
     const db = await this.db();
-    const tx = db.transaction(['records', 'cursors', 'meta'], 'readwrite');
+    const tx = db.transaction(['records', 'cursors', 'meta', 'outbox', 'rejected'], 'readwrite');
     const records = tx.objectStore('records');
     const cursors = tx.objectStore('cursors');
     const ops: Promise<unknown>[] = [];
@@ -308,8 +308,16 @@ export class LocalStore {
       }
       ops.push(cursors.delete(scope));
     }
-    // Read every touched record at once (one round of requests), then write.
-    const existing = await Promise.all(page.changes.map((ch) => records.get([ch.entity, ch.id])));
+    // A pulled change is the record's whole current state on the server. With nothing
+    // unsent (outbox empty) and no refused values kept for fixing, the local copy holds
+    // nothing the server has not merged, so the pulled state replaces it without a read (the
+    // common case: sync pushes before it pulls, and the first login). Otherwise read every
+    // touched record at once (one round of requests) and merge field by field.
+    const [unsent, refused] = await Promise.all([tx.objectStore('outbox').count(), tx.objectStore('rejected').count()]);
+    const existing =
+      unsent === 0 && refused === 0
+        ? page.changes.map(() => undefined)
+        : await Promise.all(page.changes.map((ch) => records.get([ch.entity, ch.id])));
     const merged = new Map<string, LocalRecord>();
     page.changes.forEach((ch, i) => {
       const key = `${ch.entity}\u0000${ch.id}`;
