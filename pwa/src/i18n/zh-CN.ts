@@ -185,6 +185,8 @@ const fieldApp = {
     movedOut: (d: string) => `已于 ${d} 搬离`,
     inspections: '排查记录',
     inspect: '＋ 开始排查',
+    visit: '＋ 记录上门（含无人开门）',
+    visits: (n: number) => `已上门 ${n} 次`,
     noInspections: '还没有排查。请点“开始排查”，逐项核对。',
     risk: '涉诈风险',
     next: '下一步：登记全部租客，然后逐项排查。',
