@@ -176,6 +176,11 @@ try {
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // The app checks its copy against the server's checksums after each pull.
+  const mismatches = [];
+  context.on('console', (m) => {
+    if (m.text().includes('checksum mismatch')) mismatches.push(m.text());
+  });
 
   const usernameInput = page.locator('input[name="username"]');
   const passwordInput = page.locator('input[name="password"]');
@@ -608,6 +613,10 @@ try {
 
   await check('no uncaught errors in the page', async () => {
     assert(pageErrors.length === 0, pageErrors.join(' | '));
+  });
+
+  await check('the local copy always matched the server checksums', async () => {
+    assert(mismatches.length === 0, mismatches.join(' | '));
   });
 
   await context.close();

@@ -135,11 +135,12 @@ export class FakeServer {
     this.records.set(m.id, rec);
   }
 
-  private pull(req: { cursors: Record<string, number>; limit: number }): Response {
+  private async pull(req: { cursors: Record<string, number>; limit: number }): Promise<Response> {
     this.pulls++;
     const removed = Object.keys(req.cursors).filter((s) => !this.scopes.includes(s));
     const changes = [];
     const cursors: Record<string, number> = {};
+    const checksums: Record<string, { count: number; xor: string }> = {};
     let hasMore = false;
     for (const scope of this.scopes) {
       const from = req.cursors[scope] ?? 0;
@@ -150,9 +151,10 @@ export class FakeServer {
       if (rows.length > page.length) hasMore = true;
       for (const r of page) {
         const deleted = (r.hlc._delete ?? '') > (r.hlc._restore ?? '');
-        changes.push({ scope, seq: r.seq, entity: r.entity, id: r.id, fields: r.fields, hlc: r.hlc, deleted });
+        changes.push({ scope, seq: r.seq, entity: r.entity, id: r.id, fields: r.fields, hlc: r.hlc, deleted, version: version(r) });
       }
       cursors[scope] = page.length ? page[page.length - 1]!.seq : from;
+      if (rows.length === page.length) checksums[scope] = await this.checksum(scope);
     }
     return json(200, {
       scopes: this.scopes,
@@ -161,8 +163,26 @@ export class FakeServer {
       cursors,
       has_more: hasMore,
       server_time_ms: this.now,
+      checksums,
     });
   }
+
+  /** SYNC-STORAGE.md "Checksum". */
+  async checksum(scope: string): Promise<{ count: number; xor: string }> {
+    let xor = 0n;
+    let count = 0;
+    for (const r of this.records.values()) {
+      if (r.scope !== scope || (r.hlc._delete ?? '') > (r.hlc._restore ?? '')) continue;
+      const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${r.id}@${version(r)}`));
+      xor ^= new DataView(d).getBigUint64(0);
+      count++;
+    }
+    return { count, xor: xor.toString(16).padStart(16, '0') };
+  }
+}
+
+function version(r: Rec): string {
+  return Object.values(r.hlc).reduce((a, b) => (b > a ? b : a), '');
 }
 
 function json(status: number, body: unknown): Response {

@@ -235,3 +235,23 @@ describe('a refused value', () => {
     expect(unsentFields(await store.get('household', uuid(1)))).toEqual({});
   });
 });
+
+describe('checksums', () => {
+  it('match after a normal sync, and a divergence is repaired by pulling the scope from 0', async () => {
+    const server = new FakeServer();
+    const store = freshStore();
+    const { sync } = wired(server, store);
+    await seed(store, 3);
+    expect(await sync.sync()).toBe(true);
+    const pullsAfterFirst = server.pulls;
+    expect(pullsAfterFirst).toBe(1); // matched: no second pull
+    expect(await store.checksum('g1')).toEqual(await server.checksum('g1'));
+    // The server loses a record without a change (a restored backup): the phone still has it.
+    server.records.delete(uuid(1));
+    expect(await sync.sync()).toBe(true);
+    expect(server.pulls).toBe(pullsAfterFirst + 2); // mismatch → reset → pull from 0
+    expect(await store.get('household', uuid(1))).toBeUndefined();
+    expect(await store.count('records')).toBe(2);
+    expect(await store.checksum('g1')).toEqual(await server.checksum('g1'));
+  });
+});

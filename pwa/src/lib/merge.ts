@@ -58,6 +58,7 @@ export function mergePulled(local: LocalRecord | undefined, ch: PullChange): Loc
     );
     // Older servers may send `deleted` without the registers.
     if (ch.deleted && !rec.deleted && hlc[DELETE] === undefined) rec.deleted = true;
+    rec.sv = ch.version ?? versionOf(ch.hlc ?? {});
     return rec;
   }
   const fields: Fields = { ...local.fields };
@@ -76,6 +77,7 @@ export function mergePulled(local: LocalRecord | undefined, ch: PullChange): Loc
   }
   const rec = finish({ ...local, scope: local.seq ? local.scope : ch.scope }, fields, hlc, ch.seq);
   if (ch.deleted && incoming[DELETE] === undefined && hlc[RESTORE] === undefined) rec.deleted = true;
+  rec.sv = ch.version ?? versionOf(incoming);
   return rec;
 }
 

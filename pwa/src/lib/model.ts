@@ -35,6 +35,15 @@ export interface PullChange {
   /** Per-field HLCs, plus `_delete` / `_restore` (SYNC-STORAGE.md). */
   hlc?: Record<string, string>;
   deleted: boolean;
+  /** The greatest HLC in the record on the server (what checksums are made of). */
+  version?: string;
+}
+
+/** SYNC-STORAGE.md "Checksum": live records of a scope the user may see. */
+export interface ScopeChecksum {
+  count: number;
+  /** XOR of the first 8 bytes of SHA-256(`id@version`), 16 hex digits. */
+  xor: string;
 }
 
 export interface PullResponse {
@@ -44,6 +53,8 @@ export interface PullResponse {
   cursors: Record<string, number>;
   has_more: boolean;
   server_time_ms: number;
+  /** For each scope this page caught up. */
+  checksums?: Record<string, ScopeChecksum>;
 }
 
 export type PushStatus = 'applied' | 'duplicate' | 'rejected';
@@ -76,6 +87,8 @@ export interface LocalRecord {
   seq: number;
   /** The greatest HLC in the record: its version. */
   version: string;
+  /** The server's version of the state last pulled (for checksums). */
+  sv?: string;
 }
 
 export interface OutboxEntry {

@@ -19,6 +19,7 @@ import type {
   PullResponse,
   PushResult,
   RejectedEntry,
+  ScopeChecksum,
 } from './model';
 
 const META = {
@@ -354,6 +355,40 @@ export class LocalStore {
       meta.put(userId, META.clientOwner),
       tx.done,
     ]);
+  }
+
+  /**
+   * This phone's checksum of a scope, made like the server's: over the records it pulled that
+   * are live, XOR of the first 8 bytes of SHA-256(`id@version`). Only meaningful with an empty
+   * outbox (local edits change versions).
+   */
+  async checksum(scope: string): Promise<ScopeChecksum> {
+    const recs = (await (await this.db()).getAllFromIndex('records', 'scope', scope)).filter(
+      (r) => r.seq > 0 && !r.deleted && r.sv,
+    );
+    const enc = new TextEncoder();
+    const parts = await Promise.all(
+      recs.map(async (r) => new DataView(await crypto.subtle.digest('SHA-256', enc.encode(`${r.id}@${r.sv}`))).getBigUint64(0)),
+    );
+    const xor = parts.reduce((a, b) => a ^ b, 0n);
+    return { count: recs.length, xor: xor.toString(16).padStart(16, '0') };
+  }
+
+  /**
+   * The local copy of a scope disagrees with the server's: forget what was pulled for it (the
+   * records never accepted by the server stay) and its cursor, so the next pull starts from 0.
+   */
+  async resetScope(scope: string): Promise<void> {
+    const db = await this.db();
+    const tx = db.transaction(['records', 'cursors'], 'readwrite');
+    const ops: Promise<unknown>[] = [tx.objectStore('cursors').delete(scope)];
+    let c = await tx.objectStore('records').index('scope').openCursor(scope);
+    while (c) {
+      if (c.value.seq > 0) ops.push(c.delete());
+      c = await c.continue();
+    }
+    await Promise.all([...ops, tx.done]);
+    this.changed();
   }
 
   async meta<T>(key: string): Promise<T | undefined> {

@@ -219,7 +219,11 @@ export class SyncClient {
     }
   }
 
+  /** Scope → the server checksum this phone last matched (no need to recompute it). */
+  private verified = new Map<string, string>();
+
   private async pull(): Promise<void> {
+    const resynced = new Set<string>();
     for (let pages = 0; pages < 10_000; pages++) {
       const page = await this.api.postJson<PullResponse>('/api/sync/pull', {
         client_id: this.clientId,
@@ -235,8 +239,39 @@ export class SyncClient {
         scopes: page.scopes ?? [],
       });
       if (typeof page.server_time_ms === 'number') await this.store.setClockOffset(page.server_time_ms, this.now());
-      if (!page.has_more) return;
+      const diverged = await this.diverged(page, resynced);
+      for (const scope of diverged) {
+        // Once per run: a scope that still disagrees after a full pull is left for next time.
+        resynced.add(scope);
+        await this.store.resetScope(scope);
+      }
+      if (!page.has_more && diverged.length === 0) return;
     }
+  }
+
+  /**
+   * Scopes whose local copy disagrees with the checksum the server sent for a caught-up
+   * scope (SYNC-STORAGE.md): divergence from a bug or a restored backup, repaired by pulling
+   * the scope again from 0. Checked only with nothing unsent.
+   */
+  private async diverged(page: PullResponse, resynced: Set<string>): Promise<string[]> {
+    const sums = page.checksums ?? {};
+    if (Object.keys(sums).length === 0 || (await this.store.pendingCount()) > 0) return [];
+    const touched = new Set((page.changes ?? []).map((c) => c.scope));
+    const out: string[] = [];
+    for (const [scope, sum] of Object.entries(sums)) {
+      const key = `${sum.count}:${sum.xor}`;
+      if (this.verified.get(scope) === key && !touched.has(scope)) continue;
+      const mine = await this.store.checksum(scope);
+      if (mine.count === sum.count && mine.xor === sum.xor.toLowerCase()) {
+        this.verified.set(scope, key);
+      } else if (!resynced.has(scope)) {
+        console.warn('checksum mismatch, pulling the scope again', scope, mine, sum);
+        this.verified.delete(scope);
+        out.push(scope);
+      }
+    }
+    return out;
   }
 
   /**
