@@ -191,6 +191,7 @@ const fieldApp = {
     risk: '涉诈风险',
     next: '下一步：登记全部租客，然后逐项排查。',
     noRisk: '暂无风险提示',
+    roughPending: (n: number) => `本机估算约 ${n} 分${n >= 40 ? '（红色）' : n >= 20 ? '（黄色）' : ''}；同步后由服务器按规则评分，民警核实。`,
   },
   inspection: {
     title: '涉诈窝点排查',
