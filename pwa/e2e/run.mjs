@@ -464,6 +464,43 @@ try {
     await visible(page2.getByText(names.address), names.address);
   }, 30_000);
 
+  await check('clock_skew from the real server: a phone clock 2 h fast is corrected and the save applied', async () => {
+    const skewed = await browser.newContext({ locale: 'zh-CN', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    try {
+      const p = await skewed.newPage();
+      const pushes = [];
+      p.on('response', (r) => {
+        if (r.url().endsWith('/api/sync/push')) pushes.push(r.status());
+      });
+      await p.clock.install({ time: Date.now() });
+      await p.clock.resume();
+      await p.goto(`${BASE}/`, { waitUntil: 'domcontentloaded' });
+      await p.locator('input[name="username"]').fill(USERNAME);
+      await p.locator('input[name="password"]').fill(PASSWORD);
+      await p.getByRole('button', { name: TEXT.login, exact: true }).click();
+      await p.waitForFunction(() => document.querySelector('[data-testid="last-sync"]')?.textContent?.includes('上次同步'), null, { timeout: 20_000 });
+      // After the clock offset was learnt, the phone's clock jumps ahead.
+      await p.clock.setSystemTime(Date.now() + 2 * 3_600_000);
+      await p.getByTestId('area-item').first().locator('a').click();
+      await p.getByTestId('go-publicity').click();
+      await p.getByTestId('add-publicity').click();
+      await p.locator('select[name="kind"]').selectOption('broadcast');
+      await p.locator('input[name="compound"]').fill(`E2E 时钟 ${RUN}`);
+      await p.getByTestId('save').click();
+      await p.getByTestId('record-form').waitFor({ state: 'detached' });
+      await p.goto(`${BASE}/#/`, { waitUntil: 'domcontentloaded' });
+      await visible(p.getByTestId('pending-count').getByText(T.synced), T.synced);
+      assert(pushes.includes(409) && pushes.at(-1) === 200, `push answers ${pushes.join(',')}`);
+      const login = await apiLogin(USERNAME, PASSWORD);
+      const view = await pullAll(login.access_token);
+      const rec = [...view.byId.values()].find((c) => c.entity === 'publicity' && c.fields?.compound === `E2E 时钟 ${RUN}`);
+      assert(rec, 'the record is not on the server');
+      assert(Number(rec.version.slice(0, 15)) < Date.now() + 600_000, `stamp ${rec.version} is still ahead`);
+    } finally {
+      await skewed.close();
+    }
+  }, 45_000);
+
   await check('logout is refused while changes are unsynced', async () => {
     await page2.goto(`${BASE}/#/`, { waitUntil: 'domcontentloaded' });
     await page2.getByRole('button', { name: TEXT.logout, exact: true }).click();
