@@ -468,9 +468,12 @@ try {
     const skewed = await browser.newContext({ locale: 'zh-CN', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
     try {
       const p = await skewed.newPage();
+      // Push answers are recorded where they pass (a route sees them whoever sends them).
       const pushes = [];
-      p.on('response', (r) => {
-        if (r.url().endsWith('/api/sync/push')) pushes.push(r.status());
+      await skewed.route('**/api/sync/push', async (route) => {
+        const res = await route.fetch();
+        pushes.push(res.status());
+        await route.fulfill({ response: res });
       });
       await p.clock.install({ time: Date.now() });
       await p.clock.resume();
@@ -479,7 +482,9 @@ try {
       await p.locator('input[name="password"]').fill(PASSWORD);
       await p.getByRole('button', { name: TEXT.login, exact: true }).click();
       await p.waitForFunction(() => document.querySelector('[data-testid="last-sync"]')?.textContent?.includes('上次同步'), null, { timeout: 20_000 });
-      // After the clock offset was learnt, the phone's clock jumps ahead.
+      // After the clock offset was learnt, the phone's clock jumps ahead. Pulls are cut so no
+      // later pull can correct the offset first (that is the other, quieter, protection).
+      await skewed.route('**/api/sync/pull', (route) => route.abort('internetdisconnected'));
       await p.clock.setSystemTime(Date.now() + 2 * 3_600_000);
       await p.getByTestId('area-item').first().locator('a').click();
       await p.getByTestId('go-publicity').click();
