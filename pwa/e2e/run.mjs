@@ -495,6 +495,7 @@ try {
       await p.getByTestId('record-form').waitFor({ state: 'detached' });
       await p.goto(`${BASE}/#/`, { waitUntil: 'domcontentloaded' });
       await visible(p.getByTestId('pending-count').getByText(T.synced), T.synced);
+      for (let i = 0; i < 20 && pushes.at(-1) !== 200; i++) await new Promise((r) => setTimeout(r, 250));
       assert(pushes.includes(409) && pushes.at(-1) === 200, `push answers ${pushes.join(',')}`);
       const login = await apiLogin(USERNAME, PASSWORD);
       const view = await pullAll(login.access_token);
