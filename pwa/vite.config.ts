@@ -2,9 +2,11 @@ import { defineConfig } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 
-// The Rust server (`fangzha serve`) listens here in development; it also serves pwa/dist in
-// production, so the app always talks to its own origin.
-const SERVER = 'http://127.0.0.1:8080';
+// The Rust server (`fangzha serve`) listens here in development (FANGZHA_SERVER overrides it,
+// e.g. for the end-to-end test against `vite preview`); it also serves pwa/dist in production,
+// so the app always talks to its own origin.
+const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+const SERVER = env.FANGZHA_SERVER ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
   plugins: [

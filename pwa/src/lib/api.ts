@@ -26,13 +26,20 @@ export class ApiError extends Error {
   readonly retryAfter: number | null;
   /** The server's own (not shown) message, for logs. */
   readonly serverMessage: string | null;
+  /** The whole JSON error body (e.g. `expected` of mid_gap, `server_time_ms` of clock_skew). */
+  readonly body: Record<string, unknown> | null;
 
   constructor(
     kind: ApiErrorKind,
     status: number,
     code: string,
     message: string,
-    opts: { retryAfter?: number | null; serverMessage?: string | null; cause?: unknown } = {},
+    opts: {
+      retryAfter?: number | null;
+      serverMessage?: string | null;
+      body?: Record<string, unknown> | null;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ApiError';
@@ -41,6 +48,7 @@ export class ApiError extends Error {
     this.code = code;
     this.retryAfter = opts.retryAfter ?? null;
     this.serverMessage = opts.serverMessage ?? null;
+    this.body = opts.body ?? null;
   }
 }
 
@@ -94,9 +102,13 @@ interface ErrorBody {
 async function errorFrom(res: Response): Promise<ApiError> {
   const retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
   let body: ErrorBody | null = null;
+  let whole: Record<string, unknown> | null = null;
   try {
     const parsed: unknown = await res.json();
-    if (parsed !== null && typeof parsed === 'object') body = parsed as ErrorBody;
+    if (parsed !== null && typeof parsed === 'object') {
+      body = parsed as ErrorBody;
+      whole = parsed as Record<string, unknown>;
+    }
   } catch {
     // Not JSON (a proxy's HTML page, an empty body…): the status alone decides.
   }
@@ -106,6 +118,7 @@ async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError(kind, res.status, code, messageFor(res.status, code, retryAfter), {
     retryAfter,
     serverMessage,
+    body: whole,
   });
 }
 
@@ -320,6 +333,17 @@ export class Api {
   private async checked(res: Response): Promise<Response> {
     if (res.ok) return res;
     throw await errorFrom(res);
+  }
+
+  /** An authenticated JSON request; the parsed answer. */
+  async postJson<T>(path: string, body: unknown): Promise<T> {
+    const res = await this.authed(path, { method: 'POST', body: JSON.stringify(body) });
+    return (await this.json(res)) as T;
+  }
+
+  async getJson<T>(path: string): Promise<T> {
+    const res = await this.authed(path, { method: 'GET' });
+    return (await this.json(res)) as T;
   }
 
   private async json(res: Response): Promise<unknown> {

@@ -6,15 +6,25 @@
 
 import { registerSW } from 'virtual:pwa-register';
 
+let gate: () => Promise<boolean> | boolean = () => true;
+
 /**
- * Whether the app may offer to switch to a waiting new version now.
- *
- * For now: always. Later this must return false while the outbox holds unsynced changes (a new
- * version may change the local schema or the push format, so it waits until everything written
- * on this phone has reached the server), and the prompt is offered again once the outbox is empty.
+ * Sets what decides whether an update may be offered. The app passes: the outbox is empty and
+ * no form holds unsaved input. A new version may change the local schema or the push format,
+ * so it waits until everything written on this phone has reached the server, and a reload must
+ * never throw away what the user is typing.
  */
+export function setUpdateGate(fn: () => Promise<boolean> | boolean): void {
+  gate = fn;
+}
+
+/** Whether the app may offer to switch to a waiting new version now. */
 export async function canOfferUpdate(): Promise<boolean> {
-  return true;
+  try {
+    return await gate();
+  } catch {
+    return false;
+  }
 }
 
 export interface PwaEvents {
@@ -27,13 +37,22 @@ export interface PwaEvents {
 export interface Pwa {
   /** Activates the waiting service worker and reloads the page. */
   update(): Promise<void>;
+  /** Asks canOfferUpdate() again (after a sync emptied the outbox, a form was saved…). */
+  recheck(): void;
 }
 
 export function startPwa(events: PwaEvents): Pwa {
   if (typeof navigator === 'undefined' || !('serviceWorker' in navigator)) {
-    return { update: async () => {} };
+    return { update: async () => {}, recheck: () => {} };
   }
   let registration: ServiceWorkerRegistration | undefined;
+  let waiting = false;
+  const offer = () => {
+    if (!waiting) return;
+    void canOfferUpdate().then((ok) => {
+      if (ok) events.needRefresh();
+    });
+  };
   let reloading = false;
   const reload = () => {
     if (reloading) return;
@@ -43,9 +62,8 @@ export function startPwa(events: PwaEvents): Pwa {
   const updateSW = registerSW({
     immediate: true,
     onNeedRefresh() {
-      void canOfferUpdate().then((ok) => {
-        if (ok) events.needRefresh();
-      });
+      waiting = true;
+      offer();
     },
     onOfflineReady() {
       events.offlineReady();
@@ -60,7 +78,10 @@ export function startPwa(events: PwaEvents): Pwa {
     },
   });
   return {
+    recheck: offer,
     async update() {
+      // Checked again at the tap: something may have been typed or saved meanwhile.
+      if (!(await canOfferUpdate())) return;
       const waiting = registration?.waiting ?? null;
       await updateSW(true);
       // A page that the old worker did not control (the very first visit) gets no

@@ -1,17 +1,16 @@
 // The login session on this phone, kept in IndexedDB so that the app opens logged in, also
-// with no network. One database, "fangzha", holds everything local; for now only the `meta`
-// store exists (later versions add the records and the outbox in their upgrade steps).
+// with no network. One database, "fangzha" (src/lib/db.ts), holds everything local; the
+// session lives in its `meta` store.
 //
 //   meta["session"]    tokens + the user with their areas (removed on logout)
 //   meta["client_id"]  this device's id for sync, made once and never removed: the server binds
 //                      it to the first user that sends it (SYNC.md), so it survives logout.
 
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { AuthHooks, Tokens } from './api';
+import { DB_NAME, closeFangzha, openFangzha, type Db } from './db';
 import type { AuthResponse, User } from './types';
 
-export const DB_NAME = 'fangzha';
-export const DB_VERSION = 1;
+export { DB_NAME };
 
 export interface StoredSession {
   accessToken: string;
@@ -21,13 +20,6 @@ export interface StoredSession {
   user: User;
   /** When this session was saved or refreshed last (ms since the epoch). */
   savedAt: number;
-}
-
-interface FangzhaDB extends DBSchema {
-  meta: {
-    key: string;
-    value: StoredSession | string;
-  };
 }
 
 const SESSION_KEY = 'session';
@@ -54,31 +46,10 @@ function randomId(): string {
 }
 
 export class SessionStore {
-  private dbp: Promise<IDBPDatabase<FangzhaDB>> | null = null;
-
   constructor(readonly dbName: string = DB_NAME) {}
 
-  private db(): Promise<IDBPDatabase<FangzhaDB>> {
-    if (!this.dbp) {
-      const p = openDB<FangzhaDB>(this.dbName, DB_VERSION, {
-        upgrade(db, oldVersion) {
-          if (oldVersion < 1) db.createObjectStore('meta');
-        },
-        // A newer version of the app (another tab) wants to upgrade: let it.
-        blocking: () => {
-          void p.then((db) => db.close());
-          this.dbp = null;
-        },
-        terminated: () => {
-          this.dbp = null;
-        },
-      });
-      this.dbp = p;
-      p.catch(() => {
-        if (this.dbp === p) this.dbp = null;
-      });
-    }
-    return this.dbp;
+  private db(): Promise<Db> {
+    return openFangzha(this.dbName);
   }
 
   /** The stored session, or null when logged out. Needs no network. */
@@ -123,8 +94,11 @@ export class SessionStore {
   async clientId(): Promise<string> {
     const db = await this.db();
     const tx = db.transaction('meta', 'readwrite');
-    let id = await tx.store.get(CLIENT_ID_KEY);
-    if (typeof id !== 'string' || id === '') {
+    const stored = await tx.store.get(CLIENT_ID_KEY);
+    let id: string;
+    if (typeof stored === 'string' && stored !== '') {
+      id = stored;
+    } else {
       id = randomId();
       await tx.store.put(id, CLIENT_ID_KEY);
     }
@@ -134,9 +108,7 @@ export class SessionStore {
 
   /** Closes the connection (tests). */
   async close(): Promise<void> {
-    const p = this.dbp;
-    this.dbp = null;
-    if (p) (await p).close();
+    await closeFangzha(this.dbName);
   }
 
   /**
