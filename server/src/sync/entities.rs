@@ -633,4 +633,30 @@ mod tests {
         assert!(!household.writable_by(Role::Viewer, "address"));
         assert!(entity("tenant").unwrap().writable_by(Role::Police, "name"));
     }
+
+    /// The phone app validates with the same table of cases (pwa/tests/validation.test.ts):
+    /// both sides must agree on every one.
+    #[test]
+    fn the_shared_validation_table_holds_on_the_server() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/validation_cases.json");
+        let text = std::fs::read_to_string(path).expect("validation_cases.json");
+        let cases: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
+        assert!(cases.len() >= 40, "{} cases", cases.len());
+        for case in &cases {
+            let entity = entity(case["entity"].as_str().unwrap()).expect("known entity");
+            let kind = entity
+                .field(case["field"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("unknown field in {case}"));
+            let got = check_value(kind, &case["value"], None);
+            match case["ok"].as_bool().unwrap() {
+                true => assert!(got.is_ok(), "{case}: {got:?}"),
+                false => {
+                    let (code, _) = got.expect_err(&case.to_string());
+                    if let Some(want) = case["code"].as_str() {
+                        assert_eq!(code, want, "{case}");
+                    }
+                }
+            }
+        }
+    }
 }
