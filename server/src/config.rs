@@ -53,6 +53,9 @@ pub struct Settings {
     pub trust_proxy_headers: bool,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
+    /// Optional map tile URL template for the desk map (`{z}/{x}/{y}`), e.g. a 天地图 or an
+    /// intranet tile server; without it the map draws only our own grids and points.
+    pub map_tile_url: Option<String>,
 }
 
 /// Failed-login limits; past them, login answers 429 until the window ends.
@@ -97,6 +100,7 @@ impl Default for Settings {
             login: LoginLimits::default(),
             trust_proxy_headers: false,
             metrics_token: None,
+            map_tile_url: None,
         }
     }
 }

@@ -361,3 +361,23 @@ async fn a_grid_poster_carries_its_qr_code_group_and_workers() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn users_read_the_areas_they_hold_with_boundaries_for_the_map() {
+    let app = spawn_app().await;
+    let (admin, village, grid) = setup(&app).await;
+    let other = app.add_grid(&admin, &village, "第二网格").await;
+    let dev = Device::new(&app, "wangli", "grid-password-1").await;
+    let body: Value = app.get_json("/api/areas", Some(&dev.token)).await;
+    let ids: Vec<&str> = body["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [grid.as_str()]);
+    assert!(!ids.contains(&other.as_str()));
+    assert_eq!(body["map_tile_url"], Value::Null);
+    let all: Value = app.get_json("/api/areas", Some(&admin)).await;
+    assert_eq!(all["areas"].as_array().unwrap().len(), 4);
+}

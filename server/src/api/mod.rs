@@ -76,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                         .route(web::get().to(admin::get_area))
                         .route(web::patch().to(admin::update_area)),
                 )
+                .service(resource("/areas").route(web::get().to(reports::areas)))
                 .service(resource("/areas/{id}/poster.svg").route(web::get().to(reports::poster)))
                 .service(
                     resource("/admin/users")

@@ -471,3 +471,22 @@ pub async fn poster(
         .insert_header(("Cache-Control", "private, no-cache"))
         .body(svg))
 }
+
+/// `GET /api/areas`: the areas the user holds, with boundaries, QR links and group names,
+/// and the map tile URL if one is configured — what the map and poster pages draw.
+pub async fn areas(user: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let rows = db::run(&state.pool, move |conn| {
+        let tree = AreaTree::load(conn)?;
+        let access = Access::load(conn, &user.id, user.role, &tree)?;
+        Ok(db::areas::list(conn)?
+            .into_iter()
+            .filter(|a| access.current().contains(&a.id))
+            .map(super::views::AreaView::from)
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "areas": rows,
+        "map_tile_url": state.settings.map_tile_url,
+    })))
+}

@@ -638,7 +638,10 @@ mod tests {
     /// both sides must agree on every one.
     #[test]
     fn the_shared_validation_table_holds_on_the_server() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/validation_cases.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/validation_cases.json"
+        );
         let text = std::fs::read_to_string(path).expect("validation_cases.json");
         let cases: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
         assert!(cases.len() >= 40, "{} cases", cases.len());
