@@ -29,7 +29,20 @@ pub async fn push(
     let mids = push::check_batch(&req, now)?;
     let st = state.clone();
     let resp = db::run(&state.pool, move |conn| {
-        push::apply_batch(conn, &st.sync, &user, &req, &mids, now)
+        // Two batches whose flag work reaches into each other's grids (a duplicate tenant)
+        // can deadlock on PostgreSQL; the loser was rolled back whole, so run it again.
+        let mut attempt = 0;
+        loop {
+            match push::apply_batch(conn, &st.sync, &user, &req, &mids, now) {
+                Err(e) if attempt < 3 && db::is_retryable(&e) => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e, "push lost a lock race; retrying");
+                    let pause = 20 * attempt + rand::random_range(0..30);
+                    std::thread::sleep(std::time::Duration::from_millis(pause));
+                }
+                result => break result,
+            }
+        }
     })
     .await?;
     state

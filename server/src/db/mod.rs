@@ -44,7 +44,7 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -261,10 +261,53 @@ pub fn first_row<T>(rows: Vec<T>) -> Option<T> {
     rows.into_iter().next()
 }
 
+/// Whether a failed transaction lost a race it can win when redone: a PostgreSQL deadlock
+/// (SQLSTATE 40P01) or serialization failure (40001). Nothing of it was committed, so the
+/// caller may run it again.
+pub fn is_retryable(e: &ApiError) -> bool {
+    let ApiError::Internal(inner) = e else {
+        return false;
+    };
+    match inner.downcast_ref::<diesel::result::Error>() {
+        Some(diesel::result::Error::DatabaseError(kind, info)) => {
+            matches!(
+                kind,
+                diesel::result::DatabaseErrorKind::SerializationFailure
+            ) || info.message().contains("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
 /// Whether a diesel error is a unique-constraint violation (e.g. a duplicate username).
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
         e,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_retryable_others_not() {
+        let db =
+            |kind, msg: &str| ApiError::from(Error::DatabaseError(kind, Box::new(msg.to_owned())));
+        assert!(is_retryable(&db(
+            DatabaseErrorKind::Unknown,
+            "deadlock detected"
+        )));
+        assert!(is_retryable(&db(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access"
+        )));
+        assert!(!is_retryable(&db(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key"
+        )));
+        assert!(!is_retryable(&ApiError::not_found("x")));
+    }
 }
