@@ -26,6 +26,8 @@ macro_rules! insert_many {
 pub mod areas;
 pub mod audit;
 pub mod devices;
+pub mod exports;
+pub mod imports;
 pub mod personal;
 pub mod records;
 pub mod schema;
