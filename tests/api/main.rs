@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod health;
 mod helpers;
+mod imports;
 mod personal;
 mod schema;
 mod sync;

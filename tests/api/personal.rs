@@ -158,30 +158,41 @@ async fn a_reveal_gives_police_full_values_with_a_purpose_and_logs_it() {
 
     // A grid worker may not reveal; police must say why.
     assert_error(
-        app.post(&reveal("member", &m), &why, Some(&dev.token)).await,
+        app.post(&reveal("member", &m), &why, Some(&dev.token))
+            .await,
         403,
         "forbidden",
     )
     .await;
     let err = assert_error(
-        app.post(&reveal("tenant", &t), &json!({"purpose": " "}), Some(&police.token))
-            .await,
+        app.post(
+            &reveal("tenant", &t),
+            &json!({"purpose": " "}),
+            Some(&police.token),
+        )
+        .await,
         400,
         "invalid_value",
     )
     .await;
     assert_eq!(err["field"], "purpose");
 
-    let resp = app.post(&reveal("tenant", &t), &why, Some(&police.token)).await;
+    let resp = app
+        .post(&reveal("tenant", &t), &why, Some(&police.token))
+        .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["fields"]["id_number"], ID);
     assert_eq!(body["fields"]["phone"], "13900001111");
-    assert!(body["fields"].get("name").is_none(), "only personal numbers");
+    assert!(
+        body["fields"].get("name").is_none(),
+        "only personal numbers"
+    );
 
     // Police do not reach members (404, as for anything outside their areas); admins do.
     assert_error(
-        app.post(&reveal("member", &m), &why, Some(&police.token)).await,
+        app.post(&reveal("member", &m), &why, Some(&police.token))
+            .await,
         404,
         "not_found",
     )
@@ -375,7 +386,11 @@ async fn a_full_recompute_rebuilds_exactly_the_flags_pushes_made() {
             .unwrap();
     }
     let out = crate::cli::fangzha(&app, &["flags", "recompute"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stored_flags(&app), pushed);
     let out = crate::cli::fangzha(&app, &["flags", "recompute"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("写入 0 处变更"));

@@ -18,15 +18,18 @@ pub async fn download(
     file: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let file = file.into_inner();
-    let names = EXPORTS.iter().map(|s| s.name).collect::<Vec<_>>().join("、");
+    let names = EXPORTS
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join("、");
     let (name, ext) = file.rsplit_once('.').unwrap_or((&file, ""));
     let spec = EXPORTS
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ApiError::not_found(format!("没有这种导出：可导出 {names}")))?;
-    let format = FileFormat::parse(ext).ok_or_else(|| {
-        ApiError::not_found("导出格式必须是 .xlsx、.csv 或 .geojson")
-    })?;
+    let format = FileFormat::parse(ext)
+        .ok_or_else(|| ApiError::not_found("导出格式必须是 .xlsx、.csv 或 .geojson"))?;
     if format == FileFormat::GeoJson && !spec.geo {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -38,7 +38,9 @@ pub async fn start(
     mut body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let kind = Kind::parse(&kind).ok_or_else(|| {
-        ApiError::not_found("没有这种导入：可导入 households（住户名册）、boundaries（网格边界）、users（账号）")
+        ApiError::not_found(
+            "没有这种导入：可导入 households（住户名册）、boundaries（网格边界）、users（账号）",
+        )
     })?;
     let limit = state.settings.import_max_bytes;
     let mut bytes = web::BytesMut::new();
@@ -86,19 +88,23 @@ pub async fn start(
     let id = uuid::Uuid::now_v7().to_string();
     let row = jobs::new_row(&id, &input);
     let stored = row.clone();
-    db::run(&state.pool, move |conn| Ok(db::imports::insert(conn, &stored)?)).await?;
+    db::run(&state.pool, move |conn| {
+        Ok(db::imports::insert(conn, &stored)?)
+    })
+    .await?;
     let progress = state.imports.register(&id);
     let st = state.clone();
     let job_id = id.clone();
     actix_web::rt::spawn(async move {
         let worker = st.clone();
         let p = progress.clone();
-        let done = actix_web::rt::task::spawn_blocking(move || -> Result<imports::Report, String> {
-            let mut conn = worker.pool.get().map_err(|e| e.to_string())?;
-            imports::run(&mut conn, &worker.sync, &input, &p).map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("import task panicked: {e}")));
+        let done =
+            actix_web::rt::task::spawn_blocking(move || -> Result<imports::Report, String> {
+                let mut conn = worker.pool.get().map_err(|e| e.to_string())?;
+                imports::run(&mut conn, &worker.sync, &input, &p).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("import task panicked: {e}")));
         if let Err(e) = &done {
             tracing::error!(job = %job_id, error = %e, "import failed");
         }
@@ -129,22 +135,27 @@ pub async fn status(
     let id = id.into_inner();
     let st = state.clone();
     let reader = admin.0.id.clone();
-    let (row, passwords) = db::run_tx(&state.pool, move |conn| {
-        let row = db::imports::get(conn, &id)?
-            .ok_or_else(|| ApiError::not_found("导入任务不存在"))?;
-        let mut passwords = None;
-        if row.user_id == reader && row.state != "running" {
-            passwords = db::imports::take_secrets(conn, &row.id)?
-                .and_then(|s| st.sync.cipher.decrypt(&s))
-                .and_then(|s| serde_json::from_str::<Value>(&s).ok());
-            if passwords.is_some() {
+    let (row, passwords) = db::run(&state.pool, move |conn| {
+        let row =
+            db::imports::get(conn, &id)?.ok_or_else(|| ApiError::not_found("导入任务不存在"))?;
+        // Only a finished job with passwords to hand out needs a write (a running import
+        // may hold SQLite's write lock for a while; polling must not wait for it).
+        if row.user_id != reader || row.state == "running" || row.secrets.is_none() {
+            return Ok((row, None));
+        }
+        let passwords = db::write_tx(conn, |conn| {
+            let taken = db::imports::take_secrets(conn, &row.id)?;
+            if taken.is_some() {
                 crate::db::audit::record(
                     conn,
                     &crate::db::audit::NewEntry::new(Some(&reader), "import_passwords_delivered")
                         .target("import_job", &row.id),
                 )?;
             }
-        }
+            Ok::<_, ApiError>(taken)
+        })?
+        .and_then(|s| st.sync.cipher.decrypt(&s))
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
         Ok((row, passwords))
     })
     .await?;

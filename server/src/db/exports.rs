@@ -45,7 +45,13 @@ pub fn live_in_scopes(
             rows
         }
     };
-    rows.sort_by(|a, b| (a.scope.as_str(), a.updated_at_ms, a.id.as_str()).cmp(&(b.scope.as_str(), b.updated_at_ms, b.id.as_str())));
+    rows.sort_by(|a, b| {
+        (a.scope.as_str(), a.updated_at_ms, a.id.as_str()).cmp(&(
+            b.scope.as_str(),
+            b.updated_at_ms,
+            b.id.as_str(),
+        ))
+    });
     Ok(rows)
 }
 

@@ -40,8 +40,14 @@ mod tests {
 
     #[test]
     fn ids_stay_text_and_formulas_are_defused() {
-        assert_eq!(text(&Cell::Code("11010519491231002X".into())), "\t11010519491231002X");
-        assert_eq!(text(&Cell::Code("1101**********002X".into())), "1101**********002X");
+        assert_eq!(
+            text(&Cell::Code("11010519491231002X".into())),
+            "\t11010519491231002X"
+        );
+        assert_eq!(
+            text(&Cell::Code("1101**********002X".into())),
+            "1101**********002X"
+        );
         assert_eq!(text(&Cell::Text("=1+1".into())), "'=1+1");
         assert_eq!(text(&Cell::Bool(true)), "是");
     }

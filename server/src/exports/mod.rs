@@ -127,9 +127,7 @@ impl FileFormat {
     /// The `Content-Type`.
     pub fn content_type(self) -> &'static str {
         match self {
-            FileFormat::Xlsx => {
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            }
+            FileFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             FileFormat::Csv => "text/csv; charset=utf-8",
             FileFormat::GeoJson => "application/geo+json",
         }
@@ -405,7 +403,11 @@ fn cell(fields: &Map<String, Value>, c: &FieldCol) -> Cell {
         (_, Value::Array(items)) => Cell::Text(
             items
                 .iter()
-                .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join("、"),
         ),
@@ -587,7 +589,11 @@ fn rentals(reader: &mut Reader<'_>) -> ApiResult<Table> {
         col(
             "状态",
             "status",
-            Fmt::Label(&[("let", "出租中"), ("vacant", "空置"), ("closed", "停止出租")]),
+            Fmt::Label(&[
+                ("let", "出租中"),
+                ("vacant", "空置"),
+                ("closed", "停止出租"),
+            ]),
             9.0,
         ),
         col("经度", "lng", Fmt::Number, 12.0),
@@ -815,11 +821,23 @@ mod tests {
             serde_json::from_value(serde_json::json!({"kind": "vacant", "ok": true, "n": 3}))
                 .unwrap();
         assert_eq!(
-            cell(&fields, &col("户类型", "kind", Fmt::Label(HOUSEHOLD_KIND), 8.0)),
+            cell(
+                &fields,
+                &col("户类型", "kind", Fmt::Label(HOUSEHOLD_KIND), 8.0)
+            ),
             Cell::Text("空置".into())
         );
-        assert_eq!(cell(&fields, &col("x", "ok", Fmt::Bool, 8.0)), Cell::Bool(true));
-        assert_eq!(cell(&fields, &col("x", "n", Fmt::Number, 8.0)), Cell::Number(3.0));
-        assert_eq!(cell(&fields, &col("x", "none", Fmt::Text, 8.0)), Cell::Empty);
+        assert_eq!(
+            cell(&fields, &col("x", "ok", Fmt::Bool, 8.0)),
+            Cell::Bool(true)
+        );
+        assert_eq!(
+            cell(&fields, &col("x", "n", Fmt::Number, 8.0)),
+            Cell::Number(3.0)
+        );
+        assert_eq!(
+            cell(&fields, &col("x", "none", Fmt::Text, 8.0)),
+            Cell::Empty
+        );
     }
 }

@@ -47,11 +47,9 @@ impl AreaIndex {
         };
         if let Some(a) = self.get(text).filter(|a| a.level == level) {
             return match parent {
-                Some(p) if a.parent_id.as_deref() != Some(p) => Err(format!(
-                    "{label}「{}」不属于{}",
-                    a.name,
-                    self.name_of(p)
-                )),
+                Some(p) if a.parent_id.as_deref() != Some(p) => {
+                    Err(format!("{label}「{}」不属于{}", a.name, self.name_of(p)))
+                }
                 _ => Ok(a),
             };
         }

@@ -176,11 +176,20 @@ fn write(
                         row: plan.number,
                         column: Some("name".into()),
                         code: "invalid_value".into(),
-                        message: format!("第 {} 个要素「name」：区域名称需为 1–100 个字符", plan.number),
+                        message: format!(
+                            "第 {} 个要素「name」：区域名称需为 1–100 个字符",
+                            plan.number
+                        ),
                     });
                     continue;
                 }
-                db::areas::set_boundary(conn, &grid.id, &plan.name, &plan.boundary.to_string(), now)?;
+                db::areas::set_boundary(
+                    conn,
+                    &grid.id,
+                    &plan.name,
+                    &plan.boundary.to_string(),
+                    now,
+                )?;
                 audit::record(
                     conn,
                     &NewEntry::new(Some(&input.user_id), "area_boundary_imported")

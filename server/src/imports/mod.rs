@@ -16,7 +16,7 @@ pub mod roster;
 pub mod table;
 pub mod users;
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -274,11 +274,7 @@ pub fn run(
 
 /// Turns a transaction's stop into the report: refused rows → `rejected`, a dry run →
 /// its report, a database failure → the error.
-pub(crate) fn settle(
-    out: Result<Report, Stop>,
-    processed: u64,
-    total: u64,
-) -> ApiResult<Report> {
+pub(crate) fn settle(out: Result<Report, Stop>, processed: u64, total: u64) -> ApiResult<Report> {
     match out {
         Ok(report) => Ok(report),
         Err(Stop::DryRun(report)) => Ok(*report),

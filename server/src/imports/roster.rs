@@ -33,12 +33,24 @@ pub const ALIASES: &[(&str, &[&str])] = &[
     ("name", &["姓名", "成员姓名", "name"]),
     (
         "id_number",
-        &["身份证号", "身份证号码", "公民身份号码", "身份证", "id_number"],
+        &[
+            "身份证号",
+            "身份证号码",
+            "公民身份号码",
+            "身份证",
+            "id_number",
+        ],
     ),
-    ("phone", &["联系电话", "手机号", "手机号码", "电话", "phone"]),
+    (
+        "phone",
+        &["联系电话", "手机号", "手机号码", "电话", "phone"],
+    ),
     ("address", &["住址", "地址", "家庭住址", "address"]),
     ("village", &["村", "村(居)", "村居", "社区", "village"]),
-    ("group_name", &["组", "村民小组", "小组", "group_name", "group"]),
+    (
+        "group_name",
+        &["组", "村民小组", "小组", "group_name", "group"],
+    ),
     ("grid", &["网格", "所属网格", "grid"]),
     ("relation", &["与户主关系", "关系", "relation"]),
     (
@@ -49,7 +61,10 @@ pub const ALIASES: &[(&str, &[&str])] = &[
         "jzz_registered",
         &["金钟罩", "已注册金钟罩", "是否注册金钟罩", "jzz_registered"],
     ),
-    ("living_at_home", &["在家居住", "是否在家", "living_at_home"]),
+    (
+        "living_at_home",
+        &["在家居住", "是否在家", "living_at_home"],
+    ),
     ("kind", &["户类型", "类型", "kind"]),
     ("lat", &["纬度", "lat", "latitude"]),
     ("lng", &["经度", "lng", "lon", "longitude"]),
@@ -323,7 +338,9 @@ impl Checker<'_> {
             (Some(g), _) => self
                 .areas
                 .find(g, "grid", village.as_deref())
-                .map_err(|m| RowError::cell(row.number, &cols.name_of("grid"), "unknown_area", m))?,
+                .map_err(|m| {
+                    RowError::cell(row.number, &cols.name_of("grid"), "unknown_area", m)
+                })?,
             (None, Some((lng, lat))) => self
                 .areas
                 .grid_at(lng, lat, village.as_deref())
@@ -384,7 +401,8 @@ impl Checker<'_> {
 fn to_value(kind: Kind, field: &str, text: &str) -> Result<Value, String> {
     Ok(match kind {
         Kind::Bool => Value::Bool(
-            table::parse_bool(text).ok_or_else(|| format!("应填「是」或「否」，而不是「{text}」"))?,
+            table::parse_bool(text)
+                .ok_or_else(|| format!("应填「是」或「否」，而不是「{text}」"))?,
         ),
         Kind::Number(..) => json!(
             text.trim()

@@ -99,9 +99,7 @@ pub fn read(bytes: &[u8], format: Format) -> Result<Table, String> {
     let mut rows = grid
         .into_iter()
         .filter(|(_, cells)| cells.iter().any(|c| !c.is_empty()));
-    let (_, headers) = rows
-        .next()
-        .ok_or("文件中没有内容（第一行应为表头）")?;
+    let (_, headers) = rows.next().ok_or("文件中没有内容（第一行应为表头）")?;
     Ok(Table {
         headers,
         rows: rows.map(|(number, cells)| Row { number, cells }).collect(),
@@ -165,7 +163,10 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, String> {
             (line - inner_breaks.min(line - 1)) as usize,
             record.iter().map(|c| c.trim().to_owned()).collect(),
         ));
-        inner_breaks += record.iter().map(|c| c.matches('\n').count() as u64).sum::<u64>();
+        inner_breaks += record
+            .iter()
+            .map(|c| c.matches('\n').count() as u64)
+            .sum::<u64>();
     }
     Ok(out)
 }
@@ -319,7 +320,10 @@ mod tests {
         for t in [&plain, &with_bom, &gbk] {
             assert_eq!(t.headers, vec!["姓名", "身份证号"]);
             assert_eq!(t.rows.len(), 4);
-            assert_eq!(t.rows[3].number, 6, "a quoted cell over two lines is one row");
+            assert_eq!(
+                t.rows[3].number, 6,
+                "a quoted cell over two lines is one row"
+            );
             assert_eq!(t.rows[0].number, 2);
             assert_eq!(t.rows[1].number, 4, "blank row 3 skipped, numbering kept");
             assert_eq!(t.rows[1].cells[0], "张伟");

@@ -101,7 +101,9 @@ pub fn insert(
         conn,
         &NewEntry::new(actor, "user_created")
             .target("user", &row.id)
-            .detail(serde_json::json!({"username": row.username, "role": row.role, "areas": area_ids})),
+            .detail(
+                serde_json::json!({"username": row.username, "role": row.role, "areas": area_ids}),
+            ),
     )?;
     let areas = crate::auth::session::user_areas(conn, &row.id)?;
     Ok((row, areas))
