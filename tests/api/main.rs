@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod cli;
+mod exports;
 mod health;
 mod helpers;
 mod imports;
