@@ -427,13 +427,16 @@ pub fn china_time(ms: i64) -> String {
     )
 }
 
+/// A column computed from the whole record (e.g. its parent's address): header, width, cell.
+type Derived<'f> = (&'static str, f64, &'f dyn Fn(&Seen) -> Cell);
+
 /// A table of records: 村(居), 网格, then `extra` columns (from the parent record), then the
 /// field columns, then 更新时间; rows sorted by place, then by the first field column.
 fn record_table(
     reader: &Reader<'_>,
     title: &'static str,
     records: Vec<Seen>,
-    extra: &[(&'static str, f64, &dyn Fn(&Seen) -> Cell)],
+    extra: &[Derived<'_>],
     cols: &[FieldCol],
     geo: bool,
 ) -> Table {

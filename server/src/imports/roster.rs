@@ -124,7 +124,8 @@ pub fn run(
     let cols = Columns::map(&table.headers, ALIASES);
     let mut errors = Vec::new();
     for (field, label) in [("name", "姓名"), ("address", "住址")] {
-        if !cols.has(field) && !(field == "name" && cols.has("head_name")) {
+        let present = cols.has(field) || (field == "name" && cols.has("head_name"));
+        if !present {
             errors.push(RowError {
                 row: 1,
                 column: None,
