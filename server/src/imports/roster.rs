@@ -603,6 +603,7 @@ fn write_plans(
     let mut households = Counts::default();
     let mut members = Counts::default();
     let mut subjects = BTreeSet::new();
+    let mut pending = Vec::new();
     for (plan, ids) in plans.iter().zip(&member_ids) {
         let household_id = plan.key.clone();
         let target = Target {
@@ -613,6 +614,7 @@ fn write_plans(
         let row = put(
             conn,
             &mut seqs,
+            &mut pending,
             sync,
             existing.remove(&household_id),
             target,
@@ -634,6 +636,7 @@ fn write_plans(
             let row = put(
                 conn,
                 &mut seqs,
+                &mut pending,
                 sync,
                 existing.remove(id),
                 target,
@@ -646,6 +649,8 @@ fn write_plans(
             progress.step();
         }
     }
+    // Stored in bulk before the flags are computed: the engine reads them back.
+    write::store_all(conn, &sync.cipher, pending)?;
     let flag_changes = flags::Engine::new(sync, now).refresh(conn, &mut seqs, subjects)?;
     seqs.finish(conn)?;
     let mut result = Map::new();
@@ -684,12 +689,14 @@ fn write_plans(
     Ok(report)
 }
 
-/// Writes the fields that differ from what is stored (all of them for a new record);
-/// returns the stored row when anything was written.
+/// Prepares the fields that differ from what is stored (all of them for a new record) for
+/// storing in bulk; returns the record as it will be stored when anything changes. A record
+/// deleted on a phone and listed again in the roster is restored (stored at once).
 #[allow(clippy::too_many_arguments)]
 fn put(
     conn: &mut DbConn,
     seqs: &mut SeqAllocator,
+    pending: &mut Vec<write::Prepared>,
     sync: &SyncContext,
     existing: Option<RecordRow>,
     target: Target<'_>,
@@ -706,36 +713,53 @@ fn put(
             return Ok(None);
         }
     }
-    let mut op_fields = fields;
-    let deleted = existing.as_ref().is_some_and(|r| r.deleted);
     let created = existing.is_none();
-    let hlc = sync.tick(now);
-    let row = write::apply(
-        conn,
-        seqs,
-        &sync.cipher,
-        existing,
-        target,
-        &Op::Put(std::mem::take(&mut op_fields)),
-        &hlc,
-        writer,
-        now,
-    )?;
-    // A record deleted on a phone and listed again in the roster comes back.
-    let row = if deleted {
-        write::apply(
-            conn,
-            seqs,
-            &sync.cipher,
-            Some(row),
-            target,
-            &Op::Restore,
-            &sync.tick(now),
-            writer,
-            now,
-        )?
-    } else {
-        row
+    let op = Op::Put(fields);
+    let row = match existing {
+        Some(row) if row.deleted => {
+            let row = write::apply(
+                conn,
+                seqs,
+                &sync.cipher,
+                Some(row),
+                target,
+                &op,
+                &sync.tick(now),
+                writer,
+                now,
+            )?;
+            write::apply(
+                conn,
+                seqs,
+                &sync.cipher,
+                Some(row),
+                target,
+                &Op::Restore,
+                &sync.tick(now),
+                writer,
+                now,
+            )?
+        }
+        existing => {
+            let Some(prepared) = write::prepare(
+                conn,
+                seqs,
+                &sync.cipher,
+                existing.as_ref(),
+                target,
+                &op,
+                &sync.tick(now),
+                writer,
+                now,
+            )?
+            else {
+                counts.unchanged += 1;
+                return Ok(None);
+            };
+            let row = prepared.row.clone();
+            pending.push(prepared);
+            row
+        }
     };
     if created {
         counts.created += 1;
