@@ -610,6 +610,23 @@ async fn imports_are_for_admins_only() {
     assert_error(resp, 403, "forbidden").await;
     let resp = upload(&app, &admin, "cats", "", CSV_TYPE, b"a".to_vec()).await;
     assert_error(resp, 404, "not_found").await;
+    let resp = app
+        .get(
+            &format!("/api/admin/imports/{}", uuid::Uuid::now_v7()),
+            Some(&admin),
+        )
+        .await;
+    assert_error(resp, 404, "not_found").await;
+    let resp = upload(&app, &admin, "households", "", CSV_TYPE, Vec::new()).await;
+    assert_error(resp, 400, "empty_file").await;
+}
+
+#[tokio::test]
+async fn files_over_the_import_limit_are_refused_with_413() {
+    let app = crate::helpers::spawn_app_with(|s| s.import_max_bytes = 10_000).await;
+    let admin = app.admin_token().await;
+    let resp = upload(&app, &admin, "households", "", CSV_TYPE, vec![b'a'; 20_000]).await;
+    assert_error(resp, 413, "payload_too_large").await;
 }
 
 #[tokio::test]

@@ -48,24 +48,6 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<JobRow>> {
         .map(super::first_row)
 }
 
-/// Records progress of a running job.
-pub fn set_progress(
-    conn: &mut DbConn,
-    id: &str,
-    processed: i64,
-    total: i64,
-    now: i64,
-) -> QueryResult<()> {
-    diesel::update(import_jobs::table.find(id))
-        .set((
-            import_jobs::processed.eq(processed),
-            import_jobs::total.eq(total),
-            import_jobs::updated_at_ms.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
-}
-
 /// Stores a job's final state.
 #[allow(clippy::too_many_arguments)]
 pub fn finish(

@@ -96,7 +96,10 @@ struct HouseholdPlan {
     village: String,
     grid: String,
     address: String,
+    /// The address as a grouping key.
     key: String,
+    /// The household's record id, once resolved against what is stored.
+    id: String,
     head: Option<(String, usize)>,
     fields: Map<String, Value>,
     members: Vec<MemberPlan>,
@@ -183,6 +186,7 @@ pub fn run(
                     grid: grid.clone(),
                     address: address.clone(),
                     key: key.clone(),
+                    id: String::new(),
                     head: None,
                     fields: Map::new(),
                     members: Vec::new(),
@@ -583,7 +587,7 @@ fn write_plans(
             plan.fields.insert("head_name".into(), json!(h));
         }
         // The household's id as resolved (a phone-entered one may have been found).
-        plan.key = id;
+        plan.id = id;
         member_ids.push(ids);
     }
     if !errors.is_empty() {
@@ -605,7 +609,7 @@ fn write_plans(
     let mut subjects = BTreeSet::new();
     let mut pending = Vec::new();
     for (plan, ids) in plans.iter().zip(&member_ids) {
-        let household_id = plan.key.clone();
+        let household_id = plan.id.clone();
         let target = Target {
             entity: "household",
             id: &household_id,
