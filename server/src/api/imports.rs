@@ -100,6 +100,7 @@ pub async fn start(
         let p = progress.clone();
         let done =
             actix_web::rt::task::spawn_blocking(move || -> Result<imports::Report, String> {
+                let _turn = worker.imports.turn();
                 let mut conn = worker.pool.get().map_err(|e| e.to_string())?;
                 imports::run(&mut conn, &worker.sync, &input, &p).map_err(|e| e.to_string())
             })

@@ -24,6 +24,9 @@ use crate::db::{DbConn, now_ms};
 #[derive(Default)]
 pub struct Jobs {
     live: Mutex<HashMap<String, Arc<Progress>>>,
+    /// Held while an import runs: imports of this process take turns, so a second upload
+    /// waits for the first instead of timing out on SQLite's write lock.
+    turn: Mutex<()>,
 }
 
 impl Jobs {
@@ -42,6 +45,11 @@ impl Jobs {
     /// The live progress of a job running here.
     pub fn progress(&self, id: &str) -> Option<Arc<Progress>> {
         self.lock().get(id).cloned()
+    }
+
+    /// Waits for this process's other imports to finish; the guard ends the turn.
+    pub fn turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Progress>>> {
