@@ -428,6 +428,23 @@ async fn a_ten_thousand_row_xlsx_completes() {
         json!({"households": 2500, "members": 10_000})
     );
     assert_eq!(job["total"], 10_000);
+
+    // And the whole roster exports back, every full-value delivery logged.
+    let resp = app.get("/api/exports/members.csv", Some(&admin)).await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.unwrap();
+    let lines = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(lines, 1 + 10_000);
+    let mut conn = app.pool.get().unwrap();
+    let logged = fangzha::db::personal::recent_access(&mut conn, 20_000)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.purpose == "export")
+        .count();
+    assert_eq!(logged, 10_000);
 }
 
 #[tokio::test]
