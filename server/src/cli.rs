@@ -51,6 +51,23 @@ enum Command {
     },
     /// Load a demo township with one account per role (passwords printed once).
     Demo,
+    /// Import a file as an admin, all or nothing: households (CSV/XLSX roster), boundaries
+    /// (GeoJSON grid polygons) or users (CSV/XLSX accounts).
+    Import {
+        /// households, boundaries or users.
+        kind: String,
+        /// The file: .csv, .xlsx or .geojson.
+        file: PathBuf,
+        /// Village (id or name) for rows or features that name none.
+        #[arg(long)]
+        village: Option<String>,
+        /// Check the file and report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Username of the admin the import is recorded under (default: the oldest admin).
+        #[arg(long = "as", value_name = "USERNAME")]
+        as_user: Option<String>,
+    },
     /// Flag engine commands.
     Flags {
         #[command(subcommand)]
@@ -143,6 +160,17 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Demo => {
             let pool = open_migrated(&settings).await?;
             demo::load(&pool, sync_context(&settings)?).await
+        }
+        Command::Import {
+            kind,
+            file,
+            village,
+            dry_run,
+            as_user,
+        } => {
+            let pool = open_migrated(&settings).await?;
+            let sync = sync_context(&settings)?;
+            crate::imports::cli::run(pool, sync, &kind, &file, village, dry_run, as_user).await
         }
         Command::Flags {
             command: FlagsCommand::Recompute,

@@ -41,6 +41,9 @@ pub struct Settings {
     pub refresh_token_ttl_days: u64,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest import file accepted (`POST /api/admin/imports/…`), in bytes: a 10,000-row
+    /// roster is about 1 MB as XLSX, 2 MB as CSV.
+    pub import_max_bytes: usize,
     /// Database connections in the pool.
     pub db_pool_size: u32,
     /// `plain` or `json`.
@@ -94,6 +97,7 @@ impl Default for Settings {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             max_body_bytes: 5 * 1024 * 1024,
+            import_max_bytes: 64 * 1024 * 1024,
             db_pool_size: 8,
             log_format: LogFormat::Plain,
             log_level: "info".into(),

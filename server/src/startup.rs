@@ -56,6 +56,7 @@ impl Application {
                 crate::config::risk_rules(&settings)?,
             ),
             settings: Arc::new(settings),
+            imports: Default::default(),
         });
         let server = HttpServer::new(move || {
             let metrics_state = state.clone();

@@ -23,4 +23,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Server clock, field cipher and campaign settings for sync writes.
     pub sync: SyncContext,
+    /// Live progress of the import jobs running in this process.
+    pub imports: crate::imports::jobs::Jobs,
 }

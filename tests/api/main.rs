@@ -4,8 +4,10 @@
 mod admin;
 mod auth;
 mod cli;
+mod exports;
 mod health;
 mod helpers;
+mod imports;
 mod personal;
 mod reports;
 mod schema;

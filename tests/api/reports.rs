@@ -245,6 +245,23 @@ async fn the_ranking_shows_its_arithmetic_and_cases_cost_points() {
     assert_eq!(v["total"], 57.42);
     let cases: Value = app.get_json("/api/cases", Some(&police)).await;
     assert_eq!(cases.as_array().unwrap().len(), 1);
+
+    // The ranking exports as a spreadsheet with the same numbers and how they were made.
+    let resp = app.get("/api/exports/ranking.csv", Some(&admin)).await;
+    assert_eq!(resp.status(), 200);
+    let csv = resp.text().await.unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert!(
+        lines[0].starts_with("名次,村（社区）,金钟罩注册率得分"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("1,东山村,15.79,10,20,2.63,5,10,0,-6,57.42,"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("本村居民被骗案件 2 次"), "{}", lines[1]);
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod exports;
 pub mod flags;
 pub mod health;
+pub mod imports;
 pub mod reports;
 pub mod sync;
 pub mod views;
@@ -87,6 +89,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                 .service(
                     resource("/admin/users/{id}/areas").route(web::put().to(admin::set_user_areas)),
                 )
+                // POST names the kind to import, GET the job id the POST answered.
+                .service(
+                    resource("/admin/imports/{key}")
+                        .route(web::post().to(imports::start))
+                        .route(web::get().to(imports::status)),
+                )
+                .service(resource("/exports/{file}").route(web::get().to(exports::download)))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("接口不存在"))
                 })),

@@ -87,3 +87,21 @@ fn level_rank(level: &str) -> u8 {
         _ => 2,
     }
 }
+
+/// Replaces a grid's name and boundary (a boundary import of an existing grid).
+pub fn set_boundary(
+    conn: &mut DbConn,
+    id: &str,
+    name: &str,
+    boundary: &str,
+    now: i64,
+) -> QueryResult<()> {
+    diesel::update(areas::table.find(id))
+        .set((
+            areas::name.eq(name),
+            areas::boundary.eq(Some(boundary)),
+            areas::updated_at_ms.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -27,6 +27,8 @@ pub mod areas;
 pub mod audit;
 pub mod campaign;
 pub mod devices;
+pub mod exports;
+pub mod imports;
 pub mod personal;
 pub mod records;
 pub mod schema;

@@ -28,6 +28,19 @@ pub fn set_index(conn: &mut DbConn, record_id: &str, row: Option<&IdIndexRow>) -
     Ok(())
 }
 
+/// Replaces the index rows of many records at once: removes those of `record_ids`, then
+/// inserts `rows` (a bulk import).
+pub fn replace_index(
+    conn: &mut DbConn,
+    record_ids: &[String],
+    rows: &[IdIndexRow],
+) -> QueryResult<()> {
+    for chunk in record_ids.chunks(500) {
+        diesel::delete(id_index::table.filter(id_index::record_id.eq_any(chunk))).execute(conn)?;
+    }
+    insert_many!(conn, id_index::table, rows)
+}
+
 /// Index rows with this hash, active or not.
 pub fn with_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Vec<IdIndexRow>> {
     id_index::table

@@ -188,6 +188,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    import_jobs (id) {
+        id -> Text,
+        kind -> Text,
+        format -> Text,
+        state -> Text,
+        dry_run -> Bool,
+        user_id -> Text,
+        processed -> BigInt,
+        total -> BigInt,
+        errors -> Text,
+        result -> Text,
+        secrets -> Nullable<Text>,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> areas (area_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -209,4 +227,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_versions,
     fraud_cases,
     model_villages,
+    import_jobs,
 );

@@ -256,10 +256,13 @@ fn score(id: &str, name: &str, f: &Figures, cases: &[CaseRow], c: &Campaign) -> 
     .into_iter()
     .filter(|a| a.count > 0)
     .collect();
+    // Folded from +0.0 (an empty f64 sum is −0.0).
     let total = round2(
-        lines.iter().map(|l| l.points).sum::<f64>()
-            + bonuses.iter().map(|a| a.points).sum::<f64>()
-            + penalties.iter().map(|a| a.points).sum::<f64>(),
+        lines
+            .iter()
+            .map(|l| l.points)
+            .chain(bonuses.iter().chain(&penalties).map(|a| a.points))
+            .fold(0.0, |t, p| t + p),
     );
     Ranked {
         rank: 0,

@@ -38,6 +38,18 @@ pub async fn create(
     input: NewUser,
     actor: Option<String>,
 ) -> ApiResult<(UserRow, Vec<AreaRow>)> {
+    let (role, name) = check(&input)?;
+    let password = input.password.clone();
+    let hash = actix_web::web::block(move || password::hash(&password)).await??;
+    db::run_tx(pool, move |conn| {
+        insert(conn, input, role, &name, hash, actor.as_deref())
+    })
+    .await
+}
+
+/// Checks an account's username, password, name and role (not its areas, which need the
+/// database); returns the role and the display name.
+pub fn check(input: &NewUser) -> ApiResult<(Role, String)> {
     account::check_username(&input.username).map_err(rule("username"))?;
     account::check_password(&input.password).map_err(rule("password"))?;
     let name = input.name.clone().unwrap_or_else(|| input.username.clone());
@@ -48,43 +60,53 @@ pub async fn create(
             "角色必须是 admin、cadre、grid_worker、police 或 viewer",
         )
     })?;
+    Ok((role, name))
+}
+
+/// Inserts an account checked by [`check`], whose password is already hashed, with its areas
+/// and an audit entry, inside the caller's transaction (one account, or a whole import).
+pub fn insert(
+    conn: &mut DbConn,
+    input: NewUser,
+    role: Role,
+    name: &str,
+    hash: String,
+    actor: Option<&str>,
+) -> ApiResult<(UserRow, Vec<AreaRow>)> {
     let area_ids = dedup(input.areas);
-    let password = input.password;
-    let hash = actix_web::web::block(move || password::hash(&password)).await??;
-    db::run_tx(pool, move |conn| {
-        check_areas(conn, &area_ids)?;
-        if users::by_username(conn, &input.username)?.is_some() {
-            return Err(username_taken());
+    check_areas(conn, &area_ids)?;
+    if users::by_username(conn, &input.username)?.is_some() {
+        return Err(username_taken());
+    }
+    let now = now_ms();
+    let row = UserRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: input.username,
+        name: name.trim().to_owned(),
+        role: role.as_str().to_owned(),
+        password_hash: hash,
+        disabled: false,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    users::insert(conn, &row).map_err(|e| {
+        if db::is_unique_violation(&e) {
+            username_taken()
+        } else {
+            e.into()
         }
-        let now = now_ms();
-        let row = UserRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            username: input.username,
-            name: name.trim().to_owned(),
-            role: role.as_str().to_owned(),
-            password_hash: hash,
-            disabled: false,
-            created_at_ms: now,
-            updated_at_ms: now,
-        };
-        users::insert(conn, &row).map_err(|e| {
-            if db::is_unique_violation(&e) {
-                username_taken()
-            } else {
-                e.into()
-            }
-        })?;
-        users::set_areas(conn, &row.id, &row.role, &area_ids, actor.as_deref(), now)?;
-        audit::record(
-            conn,
-            &NewEntry::new(actor.as_deref(), "user_created")
-                .target("user", &row.id)
-                .detail(serde_json::json!({"username": row.username, "role": row.role, "areas": area_ids})),
-        )?;
-        let areas = crate::auth::session::user_areas(conn, &row.id)?;
-        Ok((row, areas))
-    })
-    .await
+    })?;
+    users::set_areas(conn, &row.id, &row.role, &area_ids, actor, now)?;
+    audit::record(
+        conn,
+        &NewEntry::new(actor, "user_created")
+            .target("user", &row.id)
+            .detail(
+                serde_json::json!({"username": row.username, "role": row.role, "areas": area_ids}),
+            ),
+    )?;
+    let areas = crate::auth::session::user_areas(conn, &row.id)?;
+    Ok((row, areas))
 }
 
 /// Replaces a user's current areas, effective at once. 404 for an unknown user.

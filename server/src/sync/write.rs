@@ -226,6 +226,35 @@ pub fn store(
     Ok(row)
 }
 
+/// Stores many prepared records at once (an import): new records and all history in
+/// multi-row statements, existing records one by one, and the ID-hash index rows of person
+/// records replaced in bulk. Same result as [`store`] on each, in far fewer statements.
+pub fn store_all(
+    conn: &mut DbConn,
+    cipher: &FieldCipher,
+    prepared: Vec<Prepared>,
+) -> diesel::QueryResult<()> {
+    let mut inserts = Vec::new();
+    let mut history = Vec::new();
+    let mut indexed = Vec::new();
+    let mut index_rows = Vec::new();
+    for p in prepared {
+        if matches!(p.row.entity.as_str(), "tenant" | "member") {
+            indexed.push(p.row.id.clone());
+            index_rows.extend(index_entry(cipher, &p.row, &p.state));
+        }
+        history.extend(p.history);
+        if p.exists {
+            records::save(conn, &p.row, true)?;
+        } else {
+            inserts.push(p.row);
+        }
+    }
+    records::insert_all(conn, &inserts)?;
+    records::add_history(conn, &history)?;
+    personal::replace_index(conn, &indexed, &index_rows)
+}
+
 /// Keeps the keyed hash of a person's ID number; a tenant counts as active at its rental
 /// until it moves out or is deleted.
 fn index_person(
@@ -234,8 +263,14 @@ fn index_person(
     row: &RecordRow,
     state: &RecordState,
 ) -> diesel::QueryResult<()> {
+    let entry = index_entry(cipher, row, state);
+    personal::set_index(conn, &row.id, entry.as_ref())
+}
+
+/// A person record's ID-hash index row, if it has an ID number.
+fn index_entry(cipher: &FieldCipher, row: &RecordRow, state: &RecordState) -> Option<IdIndexRow> {
     let text = |name: &str| state.fields.get(name).and_then(Value::as_str);
-    let entry = text("id_number")
+    text("id_number")
         .filter(|n| !n.trim().is_empty())
         .map(|n| IdIndexRow {
             record_id: row.id.clone(),
@@ -244,6 +279,5 @@ fn index_person(
             id_hash: cipher.id_hash(n),
             rental_id: text("rental_id").map(str::to_owned),
             active: !row.deleted && state.fields.get("move_out").is_none_or(Value::is_null),
-        });
-    personal::set_index(conn, &row.id, entry.as_ref())
+        })
 }
