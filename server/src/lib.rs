@@ -14,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod flags;
+pub mod media;
 pub mod metrics;
 pub mod pwa;
 pub mod services;

@@ -6,6 +6,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::login_guard::LoginGuard;
 use crate::config::Settings;
 use crate::db::Pool;
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::sync::SyncContext;
 
@@ -23,4 +24,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Server clock, field cipher and campaign settings for sync writes.
     pub sync: SyncContext,
+    /// Photo store, partial uploads and the processing pool.
+    pub media: Media,
 }

@@ -156,6 +156,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        mime -> Text,
+        width -> BigInt,
+        height -> BigInt,
+        display_bytes -> BigInt,
+        thumb_bytes -> BigInt,
+        gps_lat_e7 -> Nullable<BigInt>,
+        gps_lng_e7 -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    blob_refs (sha256, record_id) {
+        sha256 -> Text,
+        record_id -> Text,
+        entity -> Text,
+        scope -> Text,
+        active -> Bool,
+        referred_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> areas (area_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -174,4 +199,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejected_mutations,
     id_index,
     access_log,
+    blobs,
+    blob_refs,
 );

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::entities;
 use super::merge::{Op, RecordState};
 use crate::crypto::FieldCipher;
-use crate::db::DbConn;
+use crate::db::{DbConn, blobs};
 use crate::db::personal::{self, IdIndexRow};
 use crate::db::records::{self, NewHistory, RecordRow, SeqAllocator};
 
@@ -151,7 +151,48 @@ pub fn apply(
     if matches!(target.entity, "tenant" | "member") {
         index_person(conn, cipher, &row, &state)?;
     }
+    if touches_photos(target.entity, op) {
+        refer_photos(conn, &row, &state, now_ms)?;
+    }
     Ok(row)
+}
+
+/// Whether `op` can change which photos a record refers to: a put of `photos`, or a delete
+/// or restore of a record that has them. Other writes skip the lookup.
+fn touches_photos(entity: &str, op: &Op) -> bool {
+    let has_photos = entities::entity(entity)
+        .and_then(|e| e.field("photos"))
+        .is_some_and(|k| k == entities::Kind::Photos);
+    has_photos
+        && match op {
+            Op::Put(fields) => fields.contains_key("photos"),
+            Op::Delete | Op::Restore => true,
+        }
+}
+
+/// Keeps `blob_refs` in step with the record's winning `photos` value, in the same
+/// transaction, so serving a photo checks scope with one lookup. A deleted record refers to
+/// nothing (its photos age towards gc; a restore refers to them again).
+fn refer_photos(
+    conn: &mut DbConn,
+    row: &RecordRow,
+    state: &RecordState,
+    now_ms: i64,
+) -> diesel::QueryResult<()> {
+    let digests: std::collections::BTreeSet<String> = if row.deleted {
+        Default::default()
+    } else {
+        state
+            .fields
+            .get("photos")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    blobs::set_refs(conn, &row.id, &row.entity, &row.scope, &digests, now_ms)
 }
 
 /// Keeps the keyed hash of a person's ID number; a tenant counts as active at its rental
