@@ -73,14 +73,22 @@ fn main() {
             d.as_secs_f64() * 1000.0 / n as f64
         );
     };
-    row("fangzha (decode, orient, display 1600 + thumb 320, 2 JPEG encodes)", "1".into(), ours_1);
+    row(
+        "fangzha (decode, orient, display 1600 + thumb 320, 2 JPEG encodes)",
+        "1".into(),
+        ours_1,
+    );
     row("fangzha", cores.to_string(), ours_n);
 
     let out = dir.path().join("vips");
     std::fs::create_dir_all(&out).unwrap();
     match vips(&files, &out, Some(1)) {
         Some(v1) => {
-            row("vipsthumbnail -s 320 (thumb only, shrink-on-load)", "1".into(), v1);
+            row(
+                "vipsthumbnail -s 320 (thumb only, shrink-on-load)",
+                "1".into(),
+                v1,
+            );
             let vn = vips(&files, &out, None).expect("vipsthumbnail ran once already");
             row("vipsthumbnail", "libvips default".into(), vn);
             println!(
@@ -135,7 +143,10 @@ fn vips(files: &[PathBuf], out: &Path, threads: Option<usize>) -> Option<Duratio
 
 /// Decodes and processes two photos at once and reports the process's peak resident set.
 fn memory_child(files: &str) {
-    let bytes: Vec<Vec<u8>> = files.split(':').map(|f| std::fs::read(f).unwrap()).collect();
+    let bytes: Vec<Vec<u8>> = files
+        .split(':')
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
     let before = vm("VmHWM");
     std::thread::scope(|s| {
         for b in &bytes {
@@ -157,7 +168,14 @@ fn vm(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(key)?.trim_start_matches(':').split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -176,7 +194,11 @@ fn write_photo(dir: &Path, seed: u32) -> PathBuf {
         let fx = x as f32 / W as f32;
         let fy = y as f32 / H as f32;
         let wave = ((fx * 9.0 + seed as f32).sin() * (fy * 7.0).cos() * 40.0) as i32;
-        let shape = if ((x / 500 + y / 400 + seed) % 5) == 0 { 60 } else { 0 };
+        let shape = if ((x / 500 + y / 400 + seed) % 5) == 0 {
+            60
+        } else {
+            0
+        };
         let n = noise() / 10;
         let c = |base: f32, k: i32| (base + (wave + shape + n + k) as f32).clamp(0.0, 255.0) as u8;
         Rgb([

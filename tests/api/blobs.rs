@@ -109,7 +109,11 @@ fn png_bomb() -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut png, b"IHDR", &ihdr);
     // A valid zlib stream of a few zero bytes: the rows the header promises never come.
-    chunk(&mut png, b"IDAT", &[0x78, 0x9C, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9C, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
+    );
     chunk(&mut png, b"IEND", &[]);
     png
 }
@@ -163,7 +167,11 @@ async fn get_blob(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
 
 async fn missing(app: &TestApp, token: &str, hashes: &[&String]) -> Vec<String> {
     let resp = app
-        .post("/api/blobs/missing", &json!({ "hashes": hashes }), Some(token))
+        .post(
+            "/api/blobs/missing",
+            &json!({ "hashes": hashes }),
+            Some(token),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
@@ -250,7 +258,10 @@ async fn tus_create(app: &TestApp, token: &str, digest: &str, length: usize) -> 
     let meta = base64::engine::general_purpose::STANDARD.encode(digest);
     let resp = tus(app.client.post(app.url("/api/blobs/tus")), token)
         .header("Upload-Length", length.to_string())
-        .header("Upload-Metadata", format!("sha256 {meta},filename cGhvdG8uanBn"))
+        .header(
+            "Upload-Metadata",
+            format!("sha256 {meta},filename cGhvdG8uanBn"),
+        )
         .send()
         .await
         .unwrap();
@@ -345,8 +356,16 @@ async fn a_phone_photo_is_stored_upright_without_exif_and_served_to_its_scope() 
         .to_rgb8();
     assert_eq!(thumb.dimensions(), (200, 320));
     let red = |p: &Rgb<u8>| p[0] > 170 && p[1] < 80 && p[2] < 80;
-    assert!(red(img.get_pixel(380, 20)), "top right {:?}", img.get_pixel(380, 20));
-    assert!(!red(img.get_pixel(20, 20)), "top left {:?}", img.get_pixel(20, 20));
+    assert!(
+        red(img.get_pixel(380, 20)),
+        "top right {:?}",
+        img.get_pixel(380, 20)
+    );
+    assert!(
+        !red(img.get_pixel(20, 20)),
+        "top left {:?}",
+        img.get_pixel(20, 20)
+    );
     assert!(!red(img.get_pixel(380, 620)), "bottom right");
     assert!(red(thumb.get_pixel(190, 10)) && !red(thumb.get_pixel(10, 10)));
 
@@ -375,7 +394,10 @@ async fn serving_has_strong_etags_immutable_caching_and_ranges() {
     let photo = phone_jpeg(1);
     let digest = sha(&photo);
     refer(&app, &mut dev, "household", &grid, &[&digest]).await;
-    assert_eq!(put_blob(&app, &dev.token, &digest, photo).await.status(), 200);
+    assert_eq!(
+        put_blob(&app, &dev.token, &digest, photo).await.status(),
+        200
+    );
     let path = format!("/api/blobs/{digest}?variant=display");
 
     let full = get_blob(&app, &dev.token, &path).await;
@@ -446,7 +468,12 @@ async fn serving_has_strong_etags_immutable_caching_and_ranges() {
         let resp = get_blob(&app, &dev.token, &format!("/api/blobs/{bad}")).await;
         assert_error(resp, 400, "invalid_digest").await;
     }
-    let resp = get_blob(&app, &dev.token, &format!("/api/blobs/{digest}?variant=raw")).await;
+    let resp = get_blob(
+        &app,
+        &dev.token,
+        &format!("/api/blobs/{digest}?variant=raw"),
+    )
+    .await;
     assert_error(resp, 400, "invalid_query").await;
     let resp = app.get(&format!("/api/blobs/{digest}"), None).await;
     assert_eq!(resp.status(), 401);
@@ -460,7 +487,10 @@ async fn gps_is_kept_in_columns_only_when_configured() {
     let photo = phone_jpeg(2);
     let digest = sha(&photo);
     refer(&app, &mut dev, "household", &grid, &[&digest]).await;
-    assert_eq!(put_blob(&app, &dev.token, &digest, photo).await.status(), 200);
+    assert_eq!(
+        put_blob(&app, &dev.token, &digest, photo).await.status(),
+        200
+    );
     // 30°15'30" = 30.2583333°, 120°10' = 120.1666667°.
     assert_eq!(
         count(
@@ -480,7 +510,11 @@ async fn broken_bombs_wrong_digests_heic_and_oversize_are_refused_and_nothing_is
     let dev = Device::new(&app, "wangli", "grid-password-1").await;
 
     let photo = phone_jpeg(3);
-    assert!(photo.len() < 60_000, "fixture fits the limit: {}", photo.len());
+    assert!(
+        photo.len() < 60_000,
+        "fixture fits the limit: {}",
+        photo.len()
+    );
     let truncated = photo[..photo.len() * 2 / 3].to_vec();
     let resp = put_blob(&app, &dev.token, &sha(&truncated), truncated).await;
     assert_error(resp, 422, "image_invalid").await;
@@ -552,7 +586,10 @@ async fn tus_discovery_and_protocol_checks() {
     assert_eq!(resp.status(), 204);
     assert_eq!(resp.headers()["tus-version"], "1.0.0");
     assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
-    assert_eq!(resp.headers()["tus-max-size"], (20 * 1024 * 1024).to_string());
+    assert_eq!(
+        resp.headers()["tus-max-size"],
+        (20 * 1024 * 1024).to_string()
+    );
     assert!(
         resp.headers()["tus-extension"]
             .to_str()
@@ -587,20 +624,29 @@ async fn tus_discovery_and_protocol_checks() {
     app.add_user("lisi", "grid-password-3", "grid_worker", &[])
         .await;
     let other = Device::new(&app, "lisi", "grid-password-3").await;
-    let resp = tus(app.client.head(&url), &other.token).send().await.unwrap();
+    let resp = tus(app.client.head(&url), &other.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     let resp = tus_patch(&app, &other.token, &url, 0, photo.clone()).await;
     assert_error(resp, 404, "not_found").await;
 
     // Termination.
-    let resp = tus(app.client.delete(&url), &dev.token).send().await.unwrap();
-    assert_eq!(resp.status(), 204);
-    let resp = tus(app.client.head(&url), &dev.token).send().await.unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = tus(app.client.head(app.url("/api/blobs/tus/..%2F..%2Fx")), &dev.token)
+    let resp = tus(app.client.delete(&url), &dev.token)
         .send()
         .await
         .unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = tus(app.client.head(&url), &dev.token).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = tus(
+        app.client.head(app.url("/api/blobs/tus/..%2F..%2Fx")),
+        &dev.token,
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 404);
 }
 
@@ -635,7 +681,11 @@ async fn an_interrupted_tus_upload_resumes_at_the_reported_offset_even_after_a_r
     let url = tus_create(&app, &dev.token, &digest, photo.len()).await;
     let path = url.trim_start_matches(&app.address).to_owned();
     let half = photo.len() / 2;
-    let (address, token, head) = (app.address.clone(), dev.token.clone(), photo[..half].to_vec());
+    let (address, token, head) = (
+        app.address.clone(),
+        dev.token.clone(),
+        photo[..half].to_vec(),
+    );
     let p = path.clone();
     let total = photo.len();
     tokio::task::spawn_blocking(move || patch_and_drop(&address, &p, &token, total, &head))
@@ -691,19 +741,29 @@ async fn missing_reports_other_scopes_photos_as_missing_and_a_second_upload_stor
         missing(&app, &dev.token, &[&d1, &d2, &d3, &d1]).await,
         vec![d1.clone(), d2.clone(), d3.clone()]
     );
-    assert_eq!(put_blob(&app, &dev.token, &d1, p1.clone()).await.status(), 200);
-    assert_eq!(missing(&app, &dev.token, &[&d1, &d2, &d3]).await,
-        vec![d2.clone(), d3.clone()]);
+    assert_eq!(
+        put_blob(&app, &dev.token, &d1, p1.clone()).await.status(),
+        200
+    );
+    assert_eq!(
+        missing(&app, &dev.token, &[&d1, &d2, &d3]).await,
+        vec![d2.clone(), d3.clone()]
+    );
 
     // Stored, but only for grid 1: grid 2 is told to upload it, like any unknown photo.
-    assert_eq!(missing(&app, &other.token, &[&d1, &d3]).await,
-        vec![d1.clone(), d3.clone()]);
+    assert_eq!(
+        missing(&app, &other.token, &[&d1, &d3]).await,
+        vec![d1.clone(), d3.clone()]
+    );
     // The same photo from a second device: accepted, stored once.
     let files = stored_files(&app);
     let resp = put_blob(&app, &other.token, &d1, p1.clone()).await;
     assert_eq!(resp.status(), 200);
     let url = tus_create(&app, &other.token, &d1, p1.len()).await;
-    assert_eq!(tus_patch(&app, &other.token, &url, 0, p1).await.status(), 204);
+    assert_eq!(
+        tus_patch(&app, &other.token, &url, 0, p1).await.status(),
+        204
+    );
     assert_eq!(blob_rows(&app), 1);
     assert_eq!(stored_files(&app), files);
     assert_eq!(files.len(), 2);
@@ -717,16 +777,30 @@ async fn missing_reports_other_scopes_photos_as_missing_and_a_second_upload_stor
 
     // A record that drops the photo no longer grants it.
     let h2 = new_id();
-    let m = dev.put("household", &h2, &grid, json!({"address": "x", "photos": [d2]}));
+    let m = dev.put(
+        "household",
+        &h2,
+        &grid,
+        json!({"address": "x", "photos": [d2]}),
+    );
     dev.pushed(&app, vec![m]).await;
     assert_eq!(put_blob(&app, &dev.token, &d2, p2).await.status(), 200);
     let m = dev.put("household", &h2, &grid, json!({"photos": []}));
     dev.pushed(&app, vec![m]).await;
     // The first household still refers to d2.
-    assert_eq!(get_blob(&app, &dev.token, &format!("/api/blobs/{d2}")).await.status(), 200);
+    assert_eq!(
+        get_blob(&app, &dev.token, &format!("/api/blobs/{d2}"))
+            .await
+            .status(),
+        200
+    );
 
     let resp = app
-        .post("/api/blobs/missing", &json!({"hashes": ["nope"]}), Some(&dev.token))
+        .post(
+            "/api/blobs/missing",
+            &json!({"hashes": ["nope"]}),
+            Some(&dev.token),
+        )
         .await;
     assert_error(resp, 400, "invalid_digest").await;
 }
@@ -749,8 +823,10 @@ async fn police_see_photos_of_the_rental_side_only() {
     assert_eq!(resp.status(), 404);
     let resp = get_blob(&app, &police.token, &format!("/api/blobs/{dr}")).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(missing(&app, &police.token, &[&dh, &dr]).await,
-        vec![dh.clone()]);
+    assert_eq!(
+        missing(&app, &police.token, &[&dh, &dr]).await,
+        vec![dh.clone()]
+    );
 }
 
 fn fangzha(app: &TestApp, args: &[&str]) -> String {
@@ -780,14 +856,19 @@ async fn gc_lists_photos_unreferred_for_n_days_and_deletes_them_only_with_apply(
     let (dk, dd, dor) = (sha(&kept), sha(&dropped), sha(&orphan));
     refer(&app, &mut dev, "household", &grid, &[&dk]).await;
     let h = new_id();
-    let m = dev.put("household", &h, &grid, json!({"address": "x", "photos": [dd]}));
+    let m = dev.put(
+        "household",
+        &h,
+        &grid,
+        json!({"address": "x", "photos": [dd]}),
+    );
     dev.pushed(&app, vec![m]).await;
     for (d, p) in [(&dk, kept), (&dd, dropped), (&dor, orphan)] {
         assert_eq!(put_blob(&app, &dev.token, d, p).await.status(), 200);
     }
     let m = dev.put("household", &h, &grid, json!({"photos": []}));
     dev.pushed(&app, vec![m]).await;
-    let stale = tus_create(&app, &dev.token, &dk, 10).await;
+    let stale = tus_create(&app, &dev.token, &sha(b"abandoned"), 10).await;
 
     // Nothing is 2 days old yet.
     let out = fangzha(&app, &["gc", "--older-than-days", "2"]);
@@ -813,7 +894,10 @@ async fn gc_lists_photos_unreferred_for_n_days_and_deletes_them_only_with_apply(
         }
     }
     let out = fangzha(&app, &["gc", "--older-than-days", "2"]);
-    assert!(out.contains(&dd) && out.contains(&dor) && !out.contains(&dk), "{out}");
+    assert!(
+        out.contains(&dd) && out.contains(&dor) && !out.contains(&dk),
+        "{out}"
+    );
     assert!(out.contains("--apply"), "{out}");
     assert_eq!(blob_rows(&app), 3, "a dry run deletes nothing");
     assert_eq!(stored_files(&app).len(), 6);
@@ -828,9 +912,14 @@ async fn gc_lists_photos_unreferred_for_n_days_and_deletes_them_only_with_apply(
             .all(|f| f.to_string_lossy().contains(&dk))
     );
     assert_eq!(
-        get_blob(&app, &dev.token, &format!("/api/blobs/{dk}")).await.status(),
+        get_blob(&app, &dev.token, &format!("/api/blobs/{dk}"))
+            .await
+            .status(),
         200
     );
-    let resp = tus(app.client.head(&stale), &dev.token).send().await.unwrap();
+    let resp = tus(app.client.head(&stale), &dev.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404, "the abandoned upload is gone too");
 }

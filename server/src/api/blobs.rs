@@ -129,9 +129,8 @@ pub async fn put(
     }
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("upload_interrupted", format!("上传中断：{e}"))
-        })?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("upload_interrupted", format!("上传中断：{e}")))?;
         if (body.len() + chunk.len()) as u64 > media.max_bytes {
             return Err(media.too_large());
         }
@@ -203,7 +202,9 @@ pub async fn get(
             let bytes = state.media.store.get(&digest, variant).await?;
             let mut b = cached(HttpResponse::Ok());
             b.content_type("image/jpeg");
-            return Ok(b.insert_header((header::ACCEPT_RANGES, "bytes")).body(bytes));
+            return Ok(b
+                .insert_header((header::ACCEPT_RANGES, "bytes"))
+                .body(bytes));
         }
         RangeRequest::Unsatisfiable => {
             let mut r = ApiError::new(
@@ -228,7 +229,10 @@ pub async fn get(
             let mut b = cached(HttpResponse::PartialContent());
             b.content_type("image/jpeg")
                 .insert_header((header::ACCEPT_RANGES, "bytes"))
-                .insert_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/{total}")));
+                .insert_header((
+                    header::CONTENT_RANGE,
+                    format!("bytes {start}-{end}/{total}"),
+                ));
             b.body(bytes)
         }
     };

@@ -35,8 +35,10 @@ pub struct Digest(String);
 impl Digest {
     /// Accepts exactly 64 lowercase hex characters.
     pub fn parse(s: &str) -> Option<Digest> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Digest(s.to_owned()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Digest(s.to_owned()))
     }
 
     /// The digest of `bytes`.
@@ -129,7 +131,9 @@ impl Media {
         bytes: Vec<u8>,
         mismatch: StatusCode,
     ) -> ApiResult<Ingested> {
-        let result = self.ingest_inner(pool, metrics, digest, bytes, mismatch).await;
+        let result = self
+            .ingest_inner(pool, metrics, digest, bytes, mismatch)
+            .await;
         match &result {
             Ok(Ingested::Stored) => {}
             Ok(Ingested::Duplicate) => metrics.observe_photo("duplicate", None),
@@ -159,7 +163,10 @@ impl Media {
             ));
         }
         let key = digest.as_str().to_owned();
-        if db::run(pool, move |conn| Ok(blobs::get(conn, &key)?)).await?.is_some() {
+        if db::run(pool, move |conn| Ok(blobs::get(conn, &key)?))
+            .await?
+            .is_some()
+        {
             // The bytes hash to the digest, so the caller holds this very photo: accepting it
             // tells nothing it did not know, and the stored variants are already there.
             return Ok(Ingested::Duplicate);

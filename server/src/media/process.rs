@@ -125,7 +125,9 @@ fn process_inner(
     // The JPEG decoder pads a truncated scan with grey instead of failing; a photo cut off by
     // a dropped upload must not be stored as if it were whole.
     if source == SourceType::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(ProcessError::Invalid("JPEG ends before its EOI marker".into()));
+        return Err(ProcessError::Invalid(
+            "JPEG ends before its EOI marker".into(),
+        ));
     }
     let image = decode_upright(bytes, source)?;
     let rgb = flatten(image);
@@ -235,7 +237,9 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
             0x01 | 0xD0..=0xD7 => continue,
             _ => {}
         }
-        let Some(len) = b.get(i..i + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        let Some(len) = b
+            .get(i..i + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
         else {
             return false;
         };

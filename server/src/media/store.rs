@@ -74,7 +74,12 @@ impl BlobStore {
     }
 
     /// Stores a variant (atomically: readers never see half an object).
-    pub async fn put(&self, digest: &Digest, variant: Variant, bytes: Vec<u8>) -> anyhow::Result<()> {
+    pub async fn put(
+        &self,
+        digest: &Digest,
+        variant: Variant,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<()> {
         self.inner
             .put(&Self::path(digest, variant), PutPayload::from(bytes))
             .await

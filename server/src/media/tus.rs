@@ -23,8 +23,10 @@ impl UploadId {
 
     /// Accepts only the shape [`UploadId::new`] produces.
     pub fn parse(s: &str) -> Option<UploadId> {
-        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| UploadId(s.to_owned()))
+        (s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| UploadId(s.to_owned()))
     }
 
     /// The id as text.

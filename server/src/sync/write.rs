@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::entities;
 use super::merge::{Op, RecordState};
 use crate::crypto::FieldCipher;
-use crate::db::{DbConn, blobs};
 use crate::db::personal::{self, IdIndexRow};
 use crate::db::records::{self, NewHistory, RecordRow, SeqAllocator};
+use crate::db::{DbConn, blobs};
 
 /// Who wrote a change, for the history.
 #[derive(Debug, Clone, Copy)]
