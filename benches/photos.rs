@@ -194,7 +194,7 @@ fn write_photo(dir: &Path, seed: u32) -> PathBuf {
         let fx = x as f32 / W as f32;
         let fy = y as f32 / H as f32;
         let wave = ((fx * 9.0 + seed as f32).sin() * (fy * 7.0).cos() * 40.0) as i32;
-        let shape = if ((x / 500 + y / 400 + seed) % 5) == 0 {
+        let shape = if (x / 500 + y / 400 + seed).is_multiple_of(5) {
             60
         } else {
             0
