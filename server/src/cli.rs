@@ -68,6 +68,15 @@ enum Command {
         #[arg(long = "as", value_name = "USERNAME")]
         as_user: Option<String>,
     },
+    /// Delete photos that no record has referred to for a while (a dry run unless --apply).
+    Gc {
+        /// Only photos unreferred for at least this many days.
+        #[arg(long, value_name = "N")]
+        older_than_days: u32,
+        /// Delete them; without it the command only lists them.
+        #[arg(long)]
+        apply: bool,
+    },
     /// Flag engine commands.
     Flags {
         #[command(subcommand)]
@@ -171,6 +180,45 @@ pub async fn run() -> anyhow::Result<()> {
             let pool = open_migrated(&settings).await?;
             let sync = sync_context(&settings)?;
             crate::imports::cli::run(pool, sync, &kind, &file, village, dry_run, as_user).await
+        }
+        Command::Gc {
+            older_than_days,
+            apply,
+        } => {
+            let pool = open_migrated(&settings).await?;
+            let media = crate::media::Media::open(&settings)?;
+            let report = crate::media::gc::collect(&pool, &media, older_than_days, apply).await?;
+            for b in &report.blobs {
+                println!(
+                    "photo {} {}x{} {} bytes",
+                    b.sha256,
+                    b.width,
+                    b.height,
+                    b.display_bytes + b.thumb_bytes
+                );
+            }
+            for (id, info, received) in &report.uploads {
+                println!(
+                    "upload {} {}/{} bytes for {}",
+                    id.as_str(),
+                    received,
+                    info.length,
+                    info.sha256
+                );
+            }
+            if apply {
+                println!(
+                    "已删除 {} 张照片、{} 个未完成上传 (deleted photos, partial uploads)",
+                    report.deleted_blobs, report.deleted_uploads
+                );
+            } else {
+                println!(
+                    "演练：{} 张照片、{} 个未完成上传可删除；加 --apply 执行 (dry run: add --apply to delete)",
+                    report.blobs.len(),
+                    report.uploads.len()
+                );
+            }
+            Ok(())
         }
         Command::Flags {
             command: FlagsCommand::Recompute,

@@ -59,6 +59,86 @@ pub struct Settings {
     /// Optional map tile URL template for the desk map (`{z}/{x}/{y}`), e.g. a 天地图 or an
     /// intranet tile server; without it the map draws only our own grids and points.
     pub map_tile_url: Option<String>,
+    /// Photo uploads, processing and storage.
+    pub photos: PhotoSettings,
+}
+
+/// Photo uploads (SYNC.md "Photos and other blobs").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotoSettings {
+    /// Largest upload accepted, in bytes (413 beyond). Default 20 MiB.
+    pub max_bytes: u64,
+    /// Keep the EXIF GPS position of uploads in `blobs.gps_*` (the stored images never carry
+    /// it). Off by default: a photo's location is personal data.
+    pub keep_gps: bool,
+    /// Images processed at once; each may hold up to 256 MiB while decoding. Default: the
+    /// number of cores.
+    pub workers: Option<usize>,
+    /// `local` (a directory under the data dir) or `s3`.
+    pub store: PhotoStoreKind,
+    /// The S3-compatible store, when `store = "s3"`.
+    pub s3: S3Settings,
+}
+
+/// Which object store holds photo variants.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoStoreKind {
+    /// `<data_dir>/blobs` on this machine.
+    Local,
+    /// An S3-compatible bucket (needs the `s3` build feature).
+    S3,
+}
+
+/// An S3-compatible bucket for photos. Unset credentials fall back to the `AWS_*`
+/// environment variables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    /// Bucket name.
+    pub bucket: Option<String>,
+    /// Region (`us-east-1` for most non-AWS stores).
+    pub region: String,
+    /// Endpoint URL of a non-AWS store, e.g. `http://minio:9000`.
+    pub endpoint: Option<String>,
+    /// Key prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<SecretString>,
+    /// Allow a plain-HTTP endpoint (a store on the same private network).
+    pub allow_http: bool,
+    /// `bucket.host` addressing instead of `host/bucket` (MinIO wants the latter).
+    pub virtual_hosted_style: bool,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        PhotoSettings {
+            max_bytes: 20 * 1024 * 1024,
+            keep_gps: false,
+            workers: None,
+            store: PhotoStoreKind::Local,
+            s3: S3Settings::default(),
+        }
+    }
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            bucket: None,
+            region: "us-east-1".into(),
+            endpoint: None,
+            prefix: None,
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: false,
+            virtual_hosted_style: false,
+        }
+    }
 }
 
 /// Failed-login limits; past them, login answers 429 until the window ends.
@@ -105,6 +185,7 @@ impl Default for Settings {
             trust_proxy_headers: false,
             metrics_token: None,
             map_tile_url: None,
+            photos: PhotoSettings::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod exports;
 pub mod flags;
 pub mod imports;
+pub mod media;
 pub mod metrics;
 pub mod pwa;
 pub mod reports;

@@ -17,6 +17,8 @@ pub struct Metrics {
     sync_requests: IntCounterVec,
     sync_seconds: HistogramVec,
     sync_pulled_changes: prometheus::IntCounter,
+    photo_uploads: IntCounterVec,
+    photo_seconds: prometheus::Histogram,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
@@ -61,6 +63,20 @@ impl Metrics {
             "sync_pulled_changes_total",
             "Record changes sent to devices",
         )?;
+        let photo_uploads = IntCounterVec::new(
+            Opts::new(
+                "photo_uploads_total",
+                "Completed photo uploads by result (stored, duplicate, or the error code)",
+            ),
+            &["result"],
+        )?;
+        let photo_seconds = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "photo_processing_seconds",
+                "Decode, orientation, resize and encode time of one photo",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+        )?;
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Pool size limit")?;
@@ -70,6 +86,8 @@ impl Metrics {
         registry.register(Box::new(sync_requests.clone()))?;
         registry.register(Box::new(sync_seconds.clone()))?;
         registry.register(Box::new(sync_pulled_changes.clone()))?;
+        registry.register(Box::new(photo_uploads.clone()))?;
+        registry.register(Box::new(photo_seconds.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
@@ -81,6 +99,8 @@ impl Metrics {
             sync_requests,
             sync_seconds,
             sync_pulled_changes,
+            photo_uploads,
+            photo_seconds,
             pool_connections,
             pool_idle,
             pool_max,
@@ -115,6 +135,15 @@ impl Metrics {
             .with_label_values(&["pull"])
             .observe(seconds);
         self.sync_pulled_changes.inc_by(changes as u64);
+    }
+
+    /// Records one completed photo upload: its result and, when it was processed, how long
+    /// processing took.
+    pub fn observe_photo(&self, result: &str, seconds: Option<f64>) {
+        self.photo_uploads.with_label_values(&[result]).inc();
+        if let Some(s) = seconds {
+            self.photo_seconds.observe(s);
+        }
     }
 
     /// The text exposition, with the pool gauges read now.

@@ -13,6 +13,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::login_guard::LoginGuard;
 use crate::config::{Secrets, Settings};
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::sync::SyncContext;
@@ -55,6 +56,7 @@ impl Application {
                 &settings.campaign_start,
                 crate::config::risk_rules(&settings)?,
             ),
+            media: Media::open(&settings)?,
             settings: Arc::new(settings),
             imports: Default::default(),
         });

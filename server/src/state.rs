@@ -6,6 +6,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::login_guard::LoginGuard;
 use crate::config::Settings;
 use crate::db::Pool;
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::sync::SyncContext;
 
@@ -25,4 +26,6 @@ pub struct AppState {
     pub sync: SyncContext,
     /// Live progress of the import jobs running in this process.
     pub imports: crate::imports::jobs::Jobs,
+    /// Photo store, partial uploads and the processing pool.
+    pub media: Media,
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod blobs;
 mod cli;
 mod exports;
 mod health;

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod exports;
 pub mod flags;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod sync;
 pub mod views;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::Method;
 use actix_web::{HttpRequest, Resource, web};
 
 use crate::error::ApiError;
@@ -59,6 +61,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                     resource("/admin/model-villages/{id}")
                         .route(web::put().to(reports::name_model))
                         .route(web::delete().to(reports::unname_model)),
+                )
+                // Before `/blobs/{sha256}`, which would otherwise take these names as digests.
+                .service(resource("/blobs/missing").route(web::post().to(blobs::missing)))
+                .service(
+                    web::scope("/blobs/tus")
+                        .wrap(
+                            actix_web::middleware::DefaultHeaders::new()
+                                .add(("Tus-Resumable", blobs::TUS_VERSION)),
+                        )
+                        .service(
+                            resource("")
+                                .route(web::method(Method::OPTIONS).to(blobs::tus_options))
+                                .route(web::post().to(blobs::tus_create)),
+                        )
+                        .service(
+                            resource("/{id}")
+                                .route(web::head().to(blobs::tus_head))
+                                .route(web::patch().to(blobs::tus_patch))
+                                .route(web::delete().to(blobs::tus_delete)),
+                        )
+                        .default_service(web::to(|| async {
+                            Err::<actix_web::HttpResponse, _>(ApiError::not_found("上传不存在"))
+                        })),
+                )
+                .service(
+                    resource("/blobs/{sha256}")
+                        .route(web::get().to(blobs::get))
+                        .route(web::put().to(blobs::put)),
                 )
                 .service(resource("/sync/push").route(web::post().to(sync::push)))
                 .service(resource("/sync/pull").route(web::post().to(sync::pull)))

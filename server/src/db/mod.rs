@@ -25,6 +25,7 @@ macro_rules! insert_many {
 
 pub mod areas;
 pub mod audit;
+pub mod blobs;
 pub mod campaign;
 pub mod devices;
 pub mod exports;

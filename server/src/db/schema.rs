@@ -166,6 +166,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        mime -> Text,
+        width -> BigInt,
+        height -> BigInt,
+        display_bytes -> BigInt,
+        thumb_bytes -> BigInt,
+        gps_lat_e7 -> Nullable<BigInt>,
+        gps_lng_e7 -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     fraud_cases (id) {
         id -> BigInt,
         village_id -> Text,
@@ -206,6 +220,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    blob_refs (sha256, record_id) {
+        sha256 -> Text,
+        record_id -> Text,
+        entity -> Text,
+        scope -> Text,
+        active -> Bool,
+        referred_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> areas (area_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -228,4 +253,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     fraud_cases,
     model_villages,
     import_jobs,
+    blobs,
+    blob_refs,
 );

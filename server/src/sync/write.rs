@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::entities;
 use super::merge::{Op, RecordState};
 use crate::crypto::FieldCipher;
-use crate::db::DbConn;
 use crate::db::personal::{self, IdIndexRow};
 use crate::db::records::{self, NewHistory, RecordRow, SeqAllocator};
+use crate::db::{DbConn, blobs};
 
 /// Who wrote a change, for the history.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +90,8 @@ pub struct Prepared {
     /// One entry per value that arrived, winning or losing.
     pub history: Vec<NewHistory>,
     state: RecordState,
+    /// Whether the write may change which photos the record refers to.
+    photos_touched: bool,
 }
 
 /// Merges `op` at `hlc` into the record (created if absent) and stores it with a new seq
@@ -192,6 +194,7 @@ pub fn prepare(
         exists: existing.is_some(),
         history,
         state,
+        photos_touched: touches_photos(target.entity, op),
     }))
 }
 
@@ -217,11 +220,15 @@ pub fn store(
         exists,
         history,
         state,
+        photos_touched,
     } = prepared;
     records::save(conn, &row, exists)?;
     records::add_history(conn, &history)?;
     if matches!(row.entity.as_str(), "tenant" | "member") {
         index_person(conn, cipher, &row, &state)?;
+    }
+    if photos_touched {
+        refer_photos(conn, &row, &state)?;
     }
     Ok(row)
 }
@@ -239,6 +246,9 @@ pub fn store_all(
     let mut indexed = Vec::new();
     let mut index_rows = Vec::new();
     for p in prepared {
+        if p.photos_touched {
+            refer_photos(conn, &p.row, &p.state)?;
+        }
         if matches!(p.row.entity.as_str(), "tenant" | "member") {
             indexed.push(p.row.id.clone());
             index_rows.extend(index_entry(cipher, &p.row, &p.state));
@@ -253,6 +263,50 @@ pub fn store_all(
     records::insert_all(conn, &inserts)?;
     records::add_history(conn, &history)?;
     personal::replace_index(conn, &indexed, &index_rows)
+}
+
+/// Whether `op` can change which photos a record refers to: a put of `photos`, or a delete
+/// or restore of a record that has them. Other writes skip the lookup.
+fn touches_photos(entity: &str, op: &Op) -> bool {
+    let has_photos = entities::entity(entity)
+        .and_then(|e| e.field("photos"))
+        .is_some_and(|k| k == entities::Kind::Photos);
+    has_photos
+        && match op {
+            Op::Put(fields) => fields.contains_key("photos"),
+            Op::Delete | Op::Restore => true,
+        }
+}
+
+/// Keeps `blob_refs` in step with the record's winning `photos` value, in the same
+/// transaction, so serving a photo checks scope with one lookup. A deleted record refers to
+/// nothing (its photos age towards gc; a restore refers to them again).
+fn refer_photos(
+    conn: &mut DbConn,
+    row: &RecordRow,
+    state: &RecordState,
+) -> diesel::QueryResult<()> {
+    let digests: std::collections::BTreeSet<String> = if row.deleted {
+        Default::default()
+    } else {
+        state
+            .fields
+            .get("photos")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    blobs::set_refs(
+        conn,
+        &row.id,
+        &row.entity,
+        &row.scope,
+        &digests,
+        row.updated_at_ms,
+    )
 }
 
 /// Keeps the keyed hash of a person's ID number; a tenant counts as active at its rental
