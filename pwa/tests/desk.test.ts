@@ -6,7 +6,7 @@ import type { LocalRecord } from '../src/lib/model';
 import { buildQueue, filterQueue, isOverdue, queueCounts, sortQueue, villageOf, DEFAULT_FILTER, type AreaLite } from '../src/desk/queue';
 import { rankingView, villageView, type RankedVillage } from '../src/desk/ranking';
 import { configFromForm, formFromConfig, maxPoints, toPercent, type CampaignConfig } from '../src/desk/campaign';
-import { boundsOf, fit, pathOf, ringsOf, zoomAt } from '../src/desk/geo';
+import { boundsOf, fit, fitMercator, merc, pathOf, ringsOf, tilesFor, zoomAt } from '../src/desk/geo';
 import { maskId, maskPhone, pct, pts, signed } from '../src/desk/format';
 
 const H = 3_600_000;
@@ -178,6 +178,24 @@ describe('map geometry', () => {
     expect(Math.min(x0, y1)).toBeGreaterThanOrEqual(19.99);
     expect(Math.max(x1, y0)).toBeLessThanOrEqual(380.01);
     expect(pathOf(ringsOf(square), p)).toMatch(/^M[\d.,L]+Z$/);
+  });
+
+  it('fits in Web Mercator and lists the raster tiles under the view', () => {
+    expect(merc([0, 0])).toEqual([0.5, 0.5]);
+    const b = boundsOf(ringsOf(square).flat())!;
+    const f = fitMercator(b, 400, 400, 20);
+    const [x0, y0] = f.proj([113, 28]);
+    const [x1, y1] = f.proj([113.01, 28.01]);
+    expect(y1).toBeLessThan(y0);
+    expect(Math.min(x0, y1)).toBeGreaterThanOrEqual(19.99);
+    expect(Math.max(x1, y0)).toBeLessThanOrEqual(380.01);
+    const tiles = tilesFor(f, { x: 0, y: 0, k: 1 }, 400, 400, 'https://t/{z}/{x}/{y}.png');
+    expect(tiles.length).toBeGreaterThan(0);
+    expect(tiles.length).toBeLessThanOrEqual(200);
+    // Each tile's world position is its index at its zoom: the URL and the square agree.
+    const t = tiles[0]!;
+    const [, z, i] = /\/(\d+)\/(\d+)\//.exec(t.url)!.map(Number);
+    expect(t.x).toBeCloseTo(f.ox + (i! * f.scale) / 2 ** z!, 6);
   });
 
   it('zooms around the pointer', () => {
