@@ -59,9 +59,10 @@ export async function runDesk({ browser, base, check, assert, policePassword, ad
       const token = (await api('/api/auth/login', { body: { username: 'police', password: policePassword, device_name: 'e2e-desk' } })).json.access_token;
       // Summed over the officer's top areas (a dashboard without ?area= is only the first).
       const me = (await api('/api/me', { token })).json;
-      const ids = new Set(me.areas.map((a) => a.id));
+      const areas = (me.area_details ?? me.areas).filter((a) => a && typeof a === 'object');
+      const ids = new Set(areas.map((a) => a.id));
       let expected = 0;
-      for (const a of me.areas.filter((x) => !x.parent_id || !ids.has(x.parent_id))) {
+      for (const a of areas.filter((x) => !x.parent_id || !ids.has(x.parent_id))) {
         const red = (await api(`/api/reports/dashboard?area=${encodeURIComponent(a.id)}`, { token })).json?.figures.flags?.fraud_risk?.red ?? {};
         expected += (red.new ?? 0) + (red.in_review ?? 0);
       }
@@ -89,6 +90,14 @@ export async function runDesk({ browser, base, check, assert, policePassword, ad
       await page.getByText(D.revealed).first().waitFor();
       const id = (await page.getByTestId('tenant-id').first().innerText()).trim();
       assert(!id.includes('*') && id.length >= 6, `ID still masked: ${id}`);
+    });
+
+    await check('desk: the reveal is in the access log with its purpose', async () => {
+      if (!adminPassword) return;
+      const token = (await api('/api/auth/login', { body: { username: 'admin', password: adminPassword, device_name: 'e2e-desk' } })).json.access_token;
+      const log = (await api('/api/audit?limit=5000', { token })).json;
+      const hit = (log?.access ?? []).find((x) => String(x.purpose).includes('核查涉诈风险提示（端到端测试）') && x.entity === 'tenant');
+      assert(hit, 'no access-log entry with the purpose');
     });
 
     await check('desk: review as 已核查 (cleared); the state changes after sync', async () => {
@@ -138,6 +147,15 @@ export async function runDesk({ browser, base, check, assert, policePassword, ad
         assert(!(await page.getByText('各项之和与总分不一致').count()), 'the lines do not add up to the total');
         await shot('ranking');
       }, 20_000);
+
+      await check('desk: the admin\'s other desk pages open (campaign, cases, posters, map, imports)', async () => {
+        for (const [nav, heading] of [['campaign', '专项行动设置'], ['cases', '案件登记与示范村'], ['posters', '网格二维码海报'], ['map', '地图'], ['imports', '导入与导出']]) {
+          await page.getByTestId(`nav-${nav}`).click();
+          await page.locator('h1', { hasText: heading }).waitFor();
+          await page.waitForTimeout(500);
+          await shot(nav);
+        }
+      }, 30_000);
 
       await check('desk: admin logs out', async () => {
         await page.getByTestId('desk-logout').click();
