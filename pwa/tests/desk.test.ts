@@ -215,3 +215,19 @@ describe('formatting', () => {
     expect(maskPhone('13812345678')).toBe('138****5678');
   });
 });
+
+describe('desk by role', () => {
+  it('gives police, admins and leadership the desk; cadres only on a wide screen; grid workers never', async () => {
+    const { usesDesk, deskHome } = await import('../src/desk/types');
+    for (const wide of [true, false]) {
+      expect(usesDesk('police', wide)).toBe(true);
+      expect(usesDesk('admin', wide)).toBe(true);
+      expect(usesDesk('viewer', wide)).toBe(true);
+      expect(usesDesk('grid_worker', wide)).toBe(false);
+      expect(usesDesk('cadre', wide)).toBe(wide);
+    }
+    expect(usesDesk(null, true)).toBe(false);
+    expect(deskHome('police')).toBe('queue');
+    expect(deskHome('viewer')).toBe('dashboard');
+  });
+});

@@ -140,6 +140,7 @@ export const d = {
     trendEmpty: '暂无每日记录。',
     children: '下级单位',
     up: '返回上级',
+    pick: '选择区域：',
   },
   rank: {
     title: '中期考核排名',
@@ -235,6 +236,7 @@ export const d = {
     group: '微信群名称',
     edit: '修改',
     noQr: '未设置二维码链接',
+    hasQr: '✔ 已设置二维码链接',
     preview: '预览',
     choose: '请在左侧选择一个网格。',
   },
