@@ -117,6 +117,20 @@ export async function runDesk({ browser, base, check, assert, policePassword, ad
       await page.waitForFunction((n) => document.querySelectorAll('[data-testid="queue-row"][data-level="red"]').length === n - 1, redRows, { timeout: 15_000 });
     });
 
+    await check('desk: offline (every /api request blocked) the queue still opens from the local store', async () => {
+      await page.evaluate(() => navigator.serviceWorker?.ready.then(() => true));
+      await context.route('**/api/**', (route) => route.abort('internetdisconnected'));
+      try {
+        await page.goto(`${base}/#/queue`, { waitUntil: 'domcontentloaded' });
+        await page.reload({ waitUntil: 'domcontentloaded' });
+        await page.getByText(D.queueTitle).waitFor();
+        await page.waitForFunction((n) => document.querySelectorAll('[data-testid="queue-row"][data-level="red"]').length === n - 1, redRows, { timeout: 15_000 });
+        await shot('queue-offline');
+      } finally {
+        await context.unroute('**/api/**');
+      }
+    }, 30_000);
+
     await check('desk: police log out', async () => {
       await page.getByTestId('desk-logout').click();
       await page.locator('input[name="username"]').waitFor();
