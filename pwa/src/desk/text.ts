@@ -242,7 +242,7 @@ export const d = {
   },
   map: {
     title: '地图',
-    next: '滚轮或按钮缩放，拖动平移。点圆点查看出租房。',
+    next: '滚轮或按钮缩放，拖动平移。点方块打开出租房（红色为红色提示）。',
     households: '住户',
     rentals: '出租房',
     red: '红色提示',
@@ -252,7 +252,7 @@ export const d = {
     reset: '复位',
     empty: '本机还没有带位置的记录，也没有网格边界。',
     tiles: '底图',
-    counts: (h: number, r: number, g: number) => `住户 ${h} 户、出租房 ${r} 处、网格边界 ${g} 个`,
+    counts: (h: number, r: number, g: number) => `已记录位置：住户 ${h} 户、出租房 ${r} 处；网格边界 ${g} 个`,
   },
   io: {
     title: '导入与导出',
