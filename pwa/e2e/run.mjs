@@ -5,7 +5,8 @@
 //
 // Optional: E2E_CHROMIUM (default /usr/bin/chromium), E2E_ROLE (a role code such as grid_worker:
 // then exactly that role's label must show), E2E_HEADED=1 to watch, E2E_ADMIN_PASSWORD (the demo
-// admin's: then a second grid worker of the same grid is made and must see the new household).
+// admin's: then a second grid worker of the same grid is made and must see the new household),
+// E2E_POLICE_PASSWORD (the demo police officer's: then the desk flow of e2e/desk.mjs runs).
 //
 // The field flow (the user must be a grid worker): offline (every /api request blocked) it creates
 // a household with two members (and a photo when the server has /api/blobs), a rental with two
@@ -59,6 +60,8 @@ const NAME = env('E2E_NAME');
 const ROLE = process.env.E2E_ROLE || null;
 const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD || null;
+// The demo police officer's: then the desk flow runs too (e2e/desk.mjs).
+const POLICE_PASSWORD = process.env.E2E_POLICE_PASSWORD || null;
 const STEP_TIMEOUT = 15_000;
 const RUN = Math.random().toString(36).slice(2, 7);
 
@@ -683,6 +686,12 @@ try {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  // The desk (issue 7): the police queue, a review, the dashboard and the ranking.
+  if (POLICE_PASSWORD) {
+    const { runDesk } = await import('./desk.mjs');
+    await runDesk({ browser, base: BASE, check, assert, policePassword: POLICE_PASSWORD, adminPassword: ADMIN_PASSWORD, outDir });
+  }
 } catch (e) {
   failed++;
   console.log(`FAIL  setup: ${e instanceof Error ? e.message : e}`);

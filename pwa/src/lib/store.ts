@@ -155,6 +155,13 @@ export class LocalStore {
     return all.filter((r) => !r.deleted);
   }
 
+  /** Live records of an entity in every scope (the desk's queue and map). */
+  async listAll(entity: string): Promise<LocalRecord[]> {
+    const range = IDBKeyRange.bound([entity, ''], [entity, '\uffff']);
+    const all = await (await this.db()).getAllFromIndex('records', 'entity_scope', range);
+    return all.filter((r) => !r.deleted);
+  }
+
   /** Live records of an entity whose parent is `parent`. */
   async children(entity: string, parent: string): Promise<LocalRecord[]> {
     const all = await (await this.db()).getAllFromIndex('records', 'entity_parent', [entity, parent]);
