@@ -398,3 +398,45 @@ async fn users_read_the_areas_they_hold_with_boundaries_for_the_map() {
     let all: Value = app.get_json("/api/areas", Some(&admin)).await;
     assert_eq!(all["areas"].as_array().unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn desk_endpoints_check_roles() {
+    let app = spawn_app().await;
+    let (admin, village, _) = setup(&app).await;
+    app.add_user("viewer1", "viewer-password", "viewer", &[&village])
+        .await;
+    let viewer = app.login("viewer1", "viewer-password").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let model = format!("/api/admin/model-villages/{village}");
+    // Admin-only configuration and naming: 403 for a read-only leader.
+    assert_error(
+        app.get("/api/admin/campaign/versions", Some(&viewer)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(app.put(&model, &json!({}), &viewer).await, 403, "forbidden").await;
+    let case = json!({"village_id": village, "period": "2021-05", "cases": 1});
+    assert_error(
+        app.post("/api/cases", &case, Some(&viewer)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // Read-only figures are the viewer's to read; nothing without a token.
+    for path in [
+        "/api/campaign",
+        "/api/reports/ranking",
+        "/api/reports/model-villages",
+        "/api/cases",
+        "/api/areas",
+    ] {
+        assert_eq!(app.get(path, Some(&viewer)).await.status(), 200, "{path}");
+        assert_eq!(app.get(path, None).await.status(), 401, "{path}");
+    }
+    let own: Value = app.get_json("/api/reports/dashboard", Some(&viewer)).await;
+    assert_eq!(own["area"]["id"], json!(village));
+    assert_eq!(app.put(&model, &json!({}), &admin).await.status(), 204);
+}
