@@ -809,49 +809,6 @@ pub fn write(table: &Table, format: FileFormat) -> ApiResult<Vec<u8>> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disposition_has_an_encoded_chinese_name() {
-        let d = content_disposition("住户", "households", "2021-06-15", "xlsx");
-        assert!(d.starts_with("attachment; filename=\"households-2021-06-15.xlsx\""));
-        assert!(d.contains("filename*=UTF-8''%E4%BD%8F%E6%88%B7-2021-06-15.xlsx"));
-    }
-
-    #[test]
-    fn china_time_is_utc_plus_8() {
-        assert_eq!(china_time(0), "1970-01-01 08:00");
-    }
-
-    #[test]
-    fn cells_from_fields() {
-        let fields: Map<String, Value> =
-            serde_json::from_value(serde_json::json!({"kind": "vacant", "ok": true, "n": 3}))
-                .unwrap();
-        assert_eq!(
-            cell(
-                &fields,
-                &col("户类型", "kind", Fmt::Label(HOUSEHOLD_KIND), 8.0)
-            ),
-            Cell::Text("空置".into())
-        );
-        assert_eq!(
-            cell(&fields, &col("x", "ok", Fmt::Bool, 8.0)),
-            Cell::Bool(true)
-        );
-        assert_eq!(
-            cell(&fields, &col("x", "n", Fmt::Number, 8.0)),
-            Cell::Number(3.0)
-        );
-        assert_eq!(
-            cell(&fields, &col("x", "none", Fmt::Text, 8.0)),
-            Cell::Empty
-        );
-    }
-}
-
 /// The village ranking as it stands (no personal data): one row per village with each
 /// line's points, then bonuses, penalties and the total.
 fn ranking(reader: &mut Reader<'_>) -> ApiResult<Table> {
@@ -932,4 +889,47 @@ fn ranking(reader: &mut Reader<'_>) -> ApiResult<Table> {
         ids,
         points: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disposition_has_an_encoded_chinese_name() {
+        let d = content_disposition("住户", "households", "2021-06-15", "xlsx");
+        assert!(d.starts_with("attachment; filename=\"households-2021-06-15.xlsx\""));
+        assert!(d.contains("filename*=UTF-8''%E4%BD%8F%E6%88%B7-2021-06-15.xlsx"));
+    }
+
+    #[test]
+    fn china_time_is_utc_plus_8() {
+        assert_eq!(china_time(0), "1970-01-01 08:00");
+    }
+
+    #[test]
+    fn cells_from_fields() {
+        let fields: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"kind": "vacant", "ok": true, "n": 3}))
+                .unwrap();
+        assert_eq!(
+            cell(
+                &fields,
+                &col("户类型", "kind", Fmt::Label(HOUSEHOLD_KIND), 8.0)
+            ),
+            Cell::Text("空置".into())
+        );
+        assert_eq!(
+            cell(&fields, &col("x", "ok", Fmt::Bool, 8.0)),
+            Cell::Bool(true)
+        );
+        assert_eq!(
+            cell(&fields, &col("x", "n", Fmt::Number, 8.0)),
+            Cell::Number(3.0)
+        );
+        assert_eq!(
+            cell(&fields, &col("x", "none", Fmt::Text, 8.0)),
+            Cell::Empty
+        );
+    }
 }
