@@ -224,19 +224,8 @@ impl<'a> Engine<'a> {
         let Some(bulk) = &mut self.bulk else {
             return Ok(());
         };
-        let mut inserts = Vec::new();
-        let mut history = Vec::new();
-        for prepared in std::mem::take(&mut bulk.pending) {
-            history.extend(prepared.history);
-            if prepared.exists {
-                records::save(conn, &prepared.row, true)?;
-            } else {
-                inserts.push(prepared.row);
-            }
-        }
-        records::insert_all(conn, &inserts)?;
-        records::add_history(conn, &history)?;
-        Ok(())
+        let pending = std::mem::take(&mut bulk.pending);
+        Ok(write::store_all(conn, &self.sync.cipher, pending)?)
     }
 
     fn household(
