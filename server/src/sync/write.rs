@@ -173,7 +173,6 @@ pub fn prepare(
     };
     let history: Vec<NewHistory> = outcomes
         .into_iter()
-        .filter(|o| kept_in_history(target.entity, writer, &o.field))
         .map(|o| NewHistory {
             record_id: row.id.clone(),
             entity: row.entity.clone(),
@@ -196,17 +195,6 @@ pub fn prepare(
         state,
         photos_touched: touches_photos(target.entity, op),
     }))
-}
-
-/// Whether a value that arrived is written to the history. Everything is, except what the
-/// flag engine writes into a flag's identity (`subject_*`, `kind`) and its `reasons` text:
-/// the server is their only writer (nothing can lose against it), the identity never
-/// changes, and the reasons follow from the subject's own history. Levels, scores, statuses,
-/// `active` and every review are kept. This halves the rows a township-wide recompute writes.
-fn kept_in_history(entity: &str, writer: Writer<'_>, field: &str) -> bool {
-    !(entity == "flag"
-        && writer.user_id.is_none()
-        && matches!(field, "subject_entity" | "subject_id" | "kind" | "reasons"))
 }
 
 /// The storage half of [`apply`]: the record, its history and its ID-hash index.
