@@ -336,28 +336,68 @@ pub fn risk_rules(settings: &Settings) -> anyhow::Result<crate::domain::risk::Ri
 }
 
 /// Reads a secret file, or creates it with 32 random bytes as hex and mode 0600.
+///
+/// The file appears whole or not at all: the value is written and synced to a temporary
+/// file first, then hard-linked to its name (which, unlike a rename, never replaces a secret
+/// another process created meanwhile). A process killed half-way leaves at most a stray
+/// temporary file, never an empty secret that the next start would take as the key.
 fn file_secret(path: &Path) -> anyhow::Result<String> {
     if path.exists() {
-        let value = fs::read_to_string(path)
-            .with_context(|| format!("reading secret {}", path.display()))?;
-        return Ok(value.trim().to_owned());
+        return read_secret(path);
     }
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let value = hex::encode(raw);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating secret {}", path.display()))?;
-    file.write_all(value.as_bytes())?;
-    file.sync_all()?;
+    let written = (|| -> std::io::Result<()> {
+        let mut file = options.open(&tmp)?;
+        file.write_all(value.as_bytes())?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        // Another process (a CLI command next to the server) created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return read_secret(path),
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating secret {}", path.display()));
+        }
+    }
+    if let Some(dir) = path.parent().and_then(|d| fs::File::open(d).ok()) {
+        // The new name survives a power cut too.
+        let _ = dir.sync_all();
+    }
     tracing::warn!(path = %path.display(), "generated a new secret (mode 0600); back it up with the database");
+    Ok(value)
+}
+
+/// A secret file's value; an empty or short one (left by a crash of an older version while
+/// creating it) is an error, never a weak key.
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let value = fs::read_to_string(path)
+        .with_context(|| format!("reading secret {}", path.display()))?
+        .trim()
+        .to_owned();
+    if value.len() < 32 {
+        bail!(
+            "secret file {} is empty or shorter than 32 characters; if nothing was ever \
+             written with it (a first start that was interrupted), delete it to have a new one \
+             generated, otherwise restore it from the backup",
+            path.display()
+        );
+    }
     Ok(value)
 }
 
@@ -443,5 +483,28 @@ mod tests {
             ..settings
         };
         assert!(Secrets::resolve(&short).is_err());
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.ends_with(".tmp")),
+            "no temporary file left: {names:?}"
+        );
+    }
+
+    /// An empty secret file (a start killed between creating and writing it, before
+    /// secrets were written atomically) stops the start instead of signing tokens with an
+    /// empty key.
+    #[test]
+    fn an_empty_secret_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("jwt_secret"), "").unwrap();
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let err = Secrets::resolve(&settings).err().expect("refused");
+        assert!(format!("{err:#}").contains("jwt_secret"), "{err:#}");
     }
 }
