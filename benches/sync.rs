@@ -15,6 +15,9 @@
 //! miss. `BENCH_QUICK=1` scales every workload down 10× for a smoke run; `BENCH_ONLY=push`,
 //! `pull` or `devices` (comma-separated) runs only those parts; `BENCH_SERVER_LOG=1` shows the
 //! server's warnings and errors.
+//!
+//! `BENCH_ONLY=soak` runs the soak instead (`sync/soak.rs`): 200 devices syncing at a phone's
+//! pace against a `fangzha serve` process for `BENCH_SOAK_SECS` (default 600), its RSS sampled.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +37,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+#[path = "sync/soak.rs"]
+mod soak;
 
 /// Set in the child process: which backend it measures.
 const CHILD_VAR: &str = "FANGZHA_BENCH_CHILD";
@@ -319,6 +325,9 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 async fn run_backend(backend: &str) -> anyhow::Result<()> {
+    if std::env::var("BENCH_ONLY").is_ok_and(|o| o.trim() == "soak") {
+        return soak::run(backend).await;
+    }
     let (scale, _) = Scale::from_env();
     let dir = tempfile::tempdir()?;
     let main_db = FreshDb::create(backend, dir.path(), "main")?;
