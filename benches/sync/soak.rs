@@ -258,7 +258,7 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
     println!("  time      RSS     pushes    pulls  errors");
     let every = (60.0 / SAMPLE_EVERY.as_secs_f64()).round() as usize;
     for (i, s) in samples.iter().enumerate() {
-        if i % every == 0 || i == samples.len() - 1 {
+        if i.is_multiple_of(every) || i == samples.len() - 1 {
             println!(
                 "  {:>4.0} s  {:>10}  {:>7}  {:>7}  {:>6}",
                 s.secs,

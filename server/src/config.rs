@@ -353,19 +353,7 @@ fn file_secret(path: &Path) -> anyhow::Result<String> {
         .and_then(|n| n.to_str())
         .unwrap_or("secret");
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = (|| -> std::io::Result<()> {
-        let mut file = options.open(&tmp)?;
-        file.write_all(value.as_bytes())?;
-        file.sync_all()
-    })();
-    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let linked = write_synced(&tmp, &value).and_then(|()| fs::hard_link(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}
@@ -381,6 +369,20 @@ fn file_secret(path: &Path) -> anyhow::Result<String> {
     }
     tracing::warn!(path = %path.display(), "generated a new secret (mode 0600); back it up with the database");
     Ok(value)
+}
+
+/// Writes `value` to a new file of mode 0600 and syncs it.
+fn write_synced(path: &Path, value: &str) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(value.as_bytes())?;
+    file.sync_all()
 }
 
 /// A secret file's value; an empty or short one (left by a crash of an older version while

@@ -105,9 +105,8 @@ impl Client {
                     let since = *retrying_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > RETRY_LIMIT {
                         return Err(format!(
-                            "push of mids {}..={} failed for {RETRY_LIMIT:?}",
-                            from + 1,
-                            to
+                            "push of mids {}..={to} failed for {RETRY_LIMIT:?}",
+                            from + 1
                         ));
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
