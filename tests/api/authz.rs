@@ -956,7 +956,7 @@ fn fill(template: &str, fx: &Fixture, who: Who, side: usize, uniq: u32) -> Strin
         .replace("{job}", &fx.job)
 }
 
-/// Sends one row's request; returns (status, parsed JSON body if any).
+/// Sends one row's request; returns (status, parsed JSON body if any, body as text).
 async fn send(
     app: &TestApp,
     fx: &Fixture,
@@ -964,7 +964,7 @@ async fn send(
     who: Who,
     side: usize,
     uniq: u32,
-) -> (u16, Option<Value>) {
+) -> (u16, Option<Value>, String) {
     let path = fill(c.path, fx, who, side, uniq);
     let method = Method::from_bytes(c.method.as_bytes()).unwrap();
     let mut req = app.client.request(method, app.url(&path));
@@ -996,7 +996,50 @@ async fn send(
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     let body = resp.bytes().await.unwrap_or_default();
-    (status, serde_json::from_slice(&body).ok())
+    let text = String::from_utf8_lossy(&body).into_owned();
+    (status, serde_json::from_slice(&body).ok(), text)
+}
+
+/// What a caller must never receive, whatever the endpoint: full ID numbers and phones
+/// unless police or admin (SYNC.md: masked for the others), and the records of the other
+/// side unless admin.
+fn leak(fx: &Fixture, who: Who, text: &str) -> Option<String> {
+    let full = [crate::sync::ID, "13812345678", "13712345678", "13912345678"];
+    if matches!(who, Who::Anon | Who::Cadre | Who::Grid | Who::Viewer)
+        && let Some(v) = full.iter().find(|v| text.contains(*v))
+    {
+        return Some(format!("full personal value {v} delivered"));
+    }
+    let other = &fx.sides[1];
+    let ids = [
+        &other.household,
+        &other.member,
+        &other.rental,
+        &other.tenant,
+        &other.flag,
+        &other.household_flag,
+    ];
+    if who != Who::Admin
+        && let Some(id) = ids.iter().find(|id| text.contains(id.as_str()))
+    {
+        return Some(format!("a record of the other area ({id}) delivered"));
+    }
+    None
+}
+
+/// Police receive no record of the household side (DOMAIN.md: rentals, tenants,
+/// inspections and their flags only).
+fn police_leak(fx: &Fixture, who: Who, text: &str) -> Option<String> {
+    let own = &fx.sides[0];
+    let household_side = [&own.household, &own.member, &own.household_flag];
+    (who == Who::Police)
+        .then(|| {
+            household_side
+                .into_iter()
+                .find(|id| text.contains(id.as_str()))
+        })
+        .flatten()
+        .map(|id| format!("a household-side record ({id}) delivered to police"))
 }
 
 /// Why an answer is not what the row wants, if it is not.
@@ -1030,10 +1073,10 @@ fn mismatch(want: E, status: u16, body: &Option<Value>, method: &str) -> Option<
                 other => format!("200 with missing {other:?}"),
             }
         }
-        _ => format!(
-            "{status} {}",
-            body.as_ref().map(Value::to_string).unwrap_or_default()
-        ),
+        _ => {
+            let text = body.as_ref().map(Value::to_string).unwrap_or_default();
+            format!("{status} {}", text.chars().take(200).collect::<String>())
+        }
     };
     Some(format!("want {want:?}, got {got}"))
 }
@@ -1066,8 +1109,11 @@ async fn every_route_answers_every_role_as_the_matrix_says() {
     for c in MATRIX {
         for &(who, side) in &callers {
             uniq += 1;
-            let (status, body) = send(&app, &fx, c, who, side, uniq).await;
-            if let Some(why) = mismatch(who.want(&c.want, side), status, &body, c.method) {
+            let (status, body, text) = send(&app, &fx, c, who, side, uniq).await;
+            let why = mismatch(who.want(&c.want, side), status, &body, c.method)
+                .or_else(|| leak(&fx, who, &text))
+                .or_else(|| police_leak(&fx, who, &text));
+            if let Some(why) = why {
                 let area = ["own", "other"][side];
                 problems.push(format!(
                     "{} {} as {who:?} ({area}): {why}",
