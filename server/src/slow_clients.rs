@@ -52,13 +52,10 @@ impl Stream for TimedPayload {
         if this.timed_out.fired() {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(item) => {
-                let next = Instant::now() + this.idle;
-                this.idle_timer.as_mut().reset(next);
-                return Poll::Ready(item);
-            }
-            Poll::Pending => {}
+        if let Poll::Ready(item) = Pin::new(&mut this.inner).poll_next(cx) {
+            let next = Instant::now() + this.idle;
+            this.idle_timer.as_mut().reset(next);
+            return Poll::Ready(item);
         }
         let idle = this.idle_timer.as_mut().poll(cx).is_ready();
         let total = this.total_timer.as_mut().poll(cx).is_ready();

@@ -498,7 +498,6 @@ async fn bad_mutations_inside_a_valid_push_are_rejected_one_by_one_and_store_no_
         records_before, records_after,
         "a rejected mutation stored a record"
     );
-    let _ = w.admin;
 }
 
 const SQL: &str = "'); DROP TABLE records;--";
@@ -580,10 +579,9 @@ async fn sql_and_script_text_is_stored_and_returned_verbatim() {
         .get_json(
             "/api/me",
             Some(
-                &app.login("robert", "bobby-tables-1").await["access_token"]
+                app.login("robert", "bobby-tables-1").await["access_token"]
                     .as_str()
-                    .unwrap()
-                    .to_owned(),
+                    .unwrap(),
             ),
         )
         .await;
