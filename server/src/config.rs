@@ -61,6 +61,39 @@ pub struct Settings {
     pub map_tile_url: Option<String>,
     /// Photo uploads, processing and storage.
     pub photos: PhotoSettings,
+    /// How long the server waits for slow or silent clients.
+    pub http: HttpTimeouts,
+}
+
+/// Timeouts against slow clients (a phone on a weak link, or a connection held open on
+/// purpose): each ends the request with 408 and closes the connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpTimeouts {
+    /// Time to receive a request's line and headers, in milliseconds.
+    pub request_head_ms: u64,
+    /// Longest pause between two pieces of a request body, in milliseconds.
+    pub body_idle_ms: u64,
+    /// Longest time to receive a whole request body, in milliseconds. Generous: a 5 MiB
+    /// push over a 2G link takes minutes; a tus upload resumes where a cut one stopped.
+    pub body_total_ms: u64,
+    /// How long an idle kept-alive connection stays open, in milliseconds.
+    pub keep_alive_ms: u64,
+    /// How long to wait for the client to close after the server ends a connection, in
+    /// milliseconds.
+    pub disconnect_ms: u64,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts {
+            request_head_ms: 10_000,
+            body_idle_ms: 60_000,
+            body_total_ms: 600_000,
+            keep_alive_ms: 30_000,
+            disconnect_ms: 5_000,
+        }
+    }
 }
 
 /// Photo uploads (SYNC.md "Photos and other blobs").
@@ -186,6 +219,7 @@ impl Default for Settings {
             metrics_token: None,
             map_tile_url: None,
             photos: PhotoSettings::default(),
+            http: HttpTimeouts::default(),
         }
     }
 }

@@ -180,6 +180,15 @@ impl From<diesel::result::Error> for ApiError {
             tracing::warn!("database busy: {}", info.message());
             return ApiError::busy();
         }
+        // PostgreSQL text cannot hold NUL (SQLite can): a caller's "\0" in an id, a query
+        // or a name is bad input, not a server fault. Nothing was written (the statement
+        // failed, its transaction rolls back).
+        if let diesel::result::Error::DatabaseError(_, info) = &e
+            && info.message().contains("invalid byte sequence")
+            && info.message().contains("0x00")
+        {
+            return ApiError::bad_request("invalid_text", "内容中含有不允许的空字符（\\0）");
+        }
         ApiError::Internal(e.into())
     }
 }
@@ -226,5 +235,13 @@ mod tests {
         let e = ApiError::from(other);
         assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.code(), "internal_error");
+
+        let nul = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("invalid byte sequence for encoding \"UTF8\": 0x00".to_owned()),
+        );
+        let e = ApiError::from(nul);
+        assert_eq!(e.status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.code(), "invalid_text");
     }
 }

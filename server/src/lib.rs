@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod pwa;
 pub mod reports;
 pub mod services;
+pub mod slow_clients;
 pub mod startup;
 pub mod state;
 pub mod sync;

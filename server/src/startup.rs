@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -17,7 +17,7 @@ use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::sync::SyncContext;
-use crate::{api, db, pwa};
+use crate::{api, db, pwa, slow_clients};
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -46,6 +46,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
+        let timeouts = settings.http.clone();
         let state = web::Data::new(AppState {
             pool,
             jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs),
@@ -60,11 +61,18 @@ impl Application {
             settings: Arc::new(settings),
             imports: Default::default(),
         });
+        let body_limits = timeouts.clone();
         let server = HttpServer::new(move || {
             let metrics_state = state.clone();
+            let body_limits = body_limits.clone();
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
+                .wrap_fn(move |mut req, srv| {
+                    let timed_out = slow_clients::guard(&mut req, &body_limits);
+                    let fut = srv.call(req);
+                    async move { Ok(slow_clients::finish(fut.await?, &timed_out)) }
+                })
                 .wrap_fn(move |req, srv| {
                     // Route pattern (not the raw path) keeps label cardinality bounded.
                     let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
@@ -100,6 +108,10 @@ impl Application {
                 .configure(|cfg| api::configure(cfg, max_body))
                 .default_service(web::to(pwa::serve))
         })
+        // Explicit, so a slow or silent client is cut off (408) at known times.
+        .client_request_timeout(Duration::from_millis(timeouts.request_head_ms))
+        .client_disconnect_timeout(Duration::from_millis(timeouts.disconnect_ms))
+        .keep_alive(Duration::from_millis(timeouts.keep_alive_ms))
         .listen(listener)?
         .shutdown_timeout(10)
         .run();

@@ -3,6 +3,8 @@
 
 mod admin;
 mod auth;
+mod authz;
+mod bad_input;
 mod blobs;
 mod cli;
 mod exports;

@@ -51,15 +51,21 @@ pub async fn login(
             "请输入用户名和密码",
         ));
     }
-    if body.username.len() > 64 || body.password.len() > 1024 {
+    if body.username.len() > 64
+        || body.password.len() > 1024
+        || body.username.chars().any(char::is_control)
+    {
         return Err(ApiError::unauthorized(
             "invalid_credentials",
             "用户名或密码错误",
         ));
     }
-    let device_name = body
-        .device_name
-        .map(|d| d.chars().take(100).collect::<String>());
+    let device_name = body.device_name.map(|d| {
+        d.chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect::<String>()
+    });
     let ip = client_ip(&req, &state);
     let s = session::login(
         &state,

@@ -280,6 +280,9 @@ pub async fn add_case(
     {
         return Err(ApiError::invalid_field("notes", "备注最多 2000 字"));
     }
+    if input.notes.as_ref().is_some_and(|n| n.contains('\0')) {
+        return Err(ApiError::invalid_field("notes", "备注不能包含空字符"));
+    }
     let row = db::run_tx(&state.pool, move |conn| {
         let tree = AreaTree::load(conn)?;
         let access = Access::load(conn, &user.id, user.role, &tree)?;

@@ -211,7 +211,10 @@ pub async fn reveal(
         ));
     }
     let purpose = body.into_inner().purpose.trim().to_owned();
-    if purpose.chars().count() < 2 || purpose.chars().count() > 200 {
+    if purpose.chars().count() < 2
+        || purpose.chars().count() > 200
+        || purpose.chars().any(char::is_control)
+    {
         return Err(ApiError::invalid_field(
             "purpose",
             "请写明查看完整信息的用途（2 到 200 字）",

@@ -124,7 +124,10 @@ impl Campaign {
     /// Checks a configuration an admin sent; the error names the field, in Chinese.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let err = |field: &str, msg: &str| Err((field.to_owned(), msg.to_owned()));
-        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+        if self.name.trim().is_empty()
+            || self.name.chars().count() > 100
+            || self.name.chars().any(char::is_control)
+        {
             return err("name", "名称不能为空，最多 100 字");
         }
         let d = &self.dates;

@@ -144,7 +144,7 @@ pub fn update(
 
 fn check_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid_field("name", "区域名称需为 1–100 个字符"));
     }
     Ok(name.to_owned())
@@ -168,6 +168,12 @@ fn check_texts(qr_link: &Option<String>, wechat_group: &Option<String>) -> ApiRe
     for (field, value) in [("qr_link", qr_link), ("wechat_group", wechat_group)] {
         if value.as_ref().is_some_and(|v| v.chars().count() > 500) {
             return Err(ApiError::invalid_field(field, "内容过长（最多 500 字）"));
+        }
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(ApiError::invalid_field(field, "内容不能包含控制字符"));
         }
     }
     if let Some(link) = qr_link

@@ -357,6 +357,7 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
     match kind {
         Kind::Text => match value.as_str() {
             Some(s) if s.chars().count() > 2000 => invalid_value("文字过长（最多 2000 字）"),
+            Some(s) if s.contains('\0') => invalid_value("文字不能包含空字符"),
             Some(_) => Ok(()),
             None => invalid_type("文字"),
         },
