@@ -15,9 +15,10 @@ use crate::auth::login_guard::LoginGuard;
 use crate::config::{Secrets, Settings};
 use crate::media::Media;
 use crate::metrics::Metrics;
+use crate::rate_limit::PushGuard;
 use crate::state::AppState;
 use crate::sync::SyncContext;
-use crate::{api, db, pwa};
+use crate::{api, db, headers, pwa};
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -46,10 +47,15 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
+        let tls = crate::tls::server_config(&settings)?;
+        let map_tile_url = settings.map_tile_url.clone();
+        let https = tls.is_some();
         let state = web::Data::new(AppState {
             pool,
-            jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs),
+            jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs)
+                .with_previous(&secrets.jwt_previous),
             login_guard: LoginGuard::new(settings.login.clone()),
+            push_guard: PushGuard::new(&settings.push_limits),
             metrics: Metrics::new()?,
             sync: SyncContext::new(
                 secrets.cipher(),
@@ -92,15 +98,14 @@ impl Application {
                 })
                 .wrap(TracingLogger::default())
                 .wrap(middleware::Compress::default())
-                .wrap(
-                    middleware::DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(headers::default_headers(map_tile_url.as_deref(), https))
                 .configure(|cfg| api::configure(cfg, max_body))
                 .default_service(web::to(pwa::serve))
-        })
-        .listen(listener)?
+        });
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .shutdown_timeout(10)
         .run();
         Ok(Application { port, server })
