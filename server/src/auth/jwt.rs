@@ -144,7 +144,8 @@ mod tests {
         let (old_token, _) = old.issue("u1", now()).unwrap();
         let (old_expired, _) = old.issue("u1", now() - 10_000).unwrap();
 
-        let rotated = JwtKeys::new(&new_secret, 900).with_previous(&[old_secret.clone()]);
+        let rotated =
+            JwtKeys::new(&new_secret, 900).with_previous(std::slice::from_ref(&old_secret));
         assert_eq!(rotated.verify(&old_token).unwrap().sub, "u1");
         assert_eq!(
             rotated.verify(&old_expired).unwrap_err().code(),
