@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use diesel::prelude::*;
-use fangzha::config::Settings;
+use fangzha::config::{LoginLimits, PushLimits, Settings};
 use fangzha::db::records::RecordRow;
 use fangzha::db::schema::records;
 use fangzha::db::{self, DbConn, Pool};
@@ -338,6 +338,18 @@ async fn run_backend(backend: &str) -> anyhow::Result<()> {
         database_url: Some(main_db.url.clone()),
         data_dir: dir.path().join("data"),
         db_pool_size: DB_POOL_SIZE,
+        // Hundreds of simulated phones log in and push from one address as fast as they can:
+        // this measures the server, not its rate limits.
+        login: LoginLimits {
+            max_attempts_per_user: 0,
+            max_attempts_per_ip: 0,
+            ..LoginLimits::default()
+        },
+        push_limits: PushLimits {
+            device_burst: 0,
+            user_burst: 0,
+            ..PushLimits::default()
+        },
         ..Settings::default()
     };
     let app = Application::build(settings)

@@ -36,6 +36,11 @@ export async function runDesk({ browser, base, check, assert, policePassword, ad
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(e.message));
+  // What the server's Content-Security-Policy blocks, as Chromium reports it.
+  const cspViolations = [];
+  context.on('console', (m) => {
+    if (m.text().includes('Content Security Policy')) cspViolations.push(m.text());
+  });
   const shot = (name) => page.screenshot({ path: join(outDir, `desk-${name}.png`), fullPage: true });
   const login = async (username, password) => {
     await page.goto(`${base}/`, { waitUntil: 'domcontentloaded' });
@@ -179,6 +184,10 @@ export async function runDesk({ browser, base, check, assert, policePassword, ad
 
     await check('desk: no uncaught errors in the page', async () => {
       assert(errors.length === 0, errors.join(' | '));
+    });
+
+    await check('desk: nothing was blocked by the Content-Security-Policy', async () => {
+      assert(cspViolations.length === 0, cspViolations.join(' | '));
     });
   } finally {
     await context.close();

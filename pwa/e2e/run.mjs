@@ -181,8 +181,11 @@ try {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   // The app checks its copy against the server's checksums after each pull.
   const mismatches = [];
+  // The server sends a Content-Security-Policy; Chromium reports what it blocks here.
+  const cspViolations = [];
   context.on('console', (m) => {
     if (m.text().includes('checksum mismatch')) mismatches.push(m.text());
+    if (m.text().includes('Content Security Policy')) cspViolations.push(m.text());
   });
 
   const usernameInput = page.locator('input[name="username"]');
@@ -659,6 +662,10 @@ try {
 
   await check('no uncaught errors in the page', async () => {
     assert(pageErrors.length === 0, pageErrors.join(' | '));
+  });
+
+  await check('nothing was blocked by the Content-Security-Policy', async () => {
+    assert(cspViolations.length === 0, cspViolations.join(' | '));
   });
 
   await check('the local copy always matched the server checksums', async () => {

@@ -238,13 +238,18 @@ pub async fn run() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bind = settings.bind.clone();
+    let scheme = if settings.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let db_kind = if db::DbUrl::parse(&settings.database_url())?.is_sqlite() {
         "sqlite"
     } else {
         "postgres"
     };
     let app = Application::build(settings).await?;
-    tracing::info!(%bind, port = app.port(), database = db_kind, "fangzha listening");
+    tracing::info!(%bind, port = app.port(), scheme, database = db_kind, "fangzha listening");
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -18,12 +18,21 @@ use serde::Deserialize;
 pub struct Settings {
     /// Address the HTTP listener binds, e.g. `127.0.0.1:8080`.
     pub bind: String,
+    /// PEM certificate chain: with `tls_key`, the listener speaks HTTPS (rustls) instead of
+    /// plain HTTP. Behind a reverse proxy that terminates TLS, leave both unset.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// `sqlite://…`, a bare file path, or `postgres://…`. Default: `<data_dir>/fangzha.db`.
     pub database_url: Option<String>,
     /// Where the SQLite file, generated secrets and (later) photos live.
     pub data_dir: PathBuf,
     /// HMAC key for access tokens; generated into `<data_dir>/jwt_secret` when absent.
     pub jwt_secret: Option<SecretString>,
+    /// Earlier JWT secrets, accepted for verification only: during a rotation, tokens signed
+    /// with them stay valid until they expire (at most `access_token_ttl_secs`), while new
+    /// tokens are signed with `jwt_secret`. Remove them once that lifetime has passed.
+    pub jwt_previous_secrets: Vec<SecretString>,
     /// 32-byte AES key (64 hex chars) for ID numbers and phones at rest; generated into
     /// `<data_dir>/field_key` when absent.
     pub field_key: Option<SecretString>,
@@ -50,8 +59,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info` or `fangzha=debug,info`.
     pub log_level: String,
-    /// Limits on failed logins.
+    /// Limits on login attempts.
     pub login: LoginLimits,
+    /// Limits on sync pushes.
+    pub push_limits: PushLimits,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy_headers: bool,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
@@ -174,16 +185,36 @@ impl Default for S3Settings {
     }
 }
 
-/// Failed-login limits; past them, login answers 429 until the window ends.
+/// Login attempt limits (token buckets): up to `max_attempts_*` at once, refilled evenly over
+/// `window_secs`; past them, login answers 429 with `Retry-After`. 0 turns a limit off.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginLimits {
-    /// Failures per username within the window.
-    pub max_failures_per_user: u32,
-    /// Failures per client address within the window.
-    pub max_failures_per_ip: u32,
+    /// Attempts per username within the window (right or wrong).
+    #[serde(alias = "max_failures_per_user")]
+    pub max_attempts_per_user: u32,
+    /// Attempts per client address within the window (one office NAT holds many workers).
+    #[serde(alias = "max_failures_per_ip")]
+    pub max_attempts_per_ip: u32,
     /// Window length in seconds.
     pub window_secs: u64,
+}
+
+/// `POST /api/sync/push` limits (token buckets): `*_burst` pushes back to back, then
+/// `*_per_minute`; past them, 429 `rate_limited` with `Retry-After`, which the app's sync
+/// loop waits out. 0 turns a limit off. A push carries up to 500 mutations, so the default
+/// burst lets a phone send 30,000 queued changes without waiting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushLimits {
+    /// Pushes one device (`client_id` of one user) may send at once.
+    pub device_burst: u32,
+    /// Sustained pushes per minute for one device.
+    pub device_per_minute: u32,
+    /// Pushes one user may send at once, all devices together.
+    pub user_burst: u32,
+    /// Sustained pushes per minute for one user.
+    pub user_per_minute: u32,
 }
 
 /// Log line format.
@@ -200,9 +231,12 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             bind: "127.0.0.1:8080".into(),
+            tls_cert: None,
+            tls_key: None,
             database_url: None,
             data_dir: PathBuf::from("./data"),
             jwt_secret: None,
+            jwt_previous_secrets: Vec::new(),
             field_key: None,
             old_field_keys: Vec::new(),
             campaign_start: "2021-05-10".into(),
@@ -215,6 +249,7 @@ impl Default for Settings {
             log_format: LogFormat::Plain,
             log_level: "info".into(),
             login: LoginLimits::default(),
+            push_limits: PushLimits::default(),
             trust_proxy_headers: false,
             metrics_token: None,
             map_tile_url: None,
@@ -227,9 +262,20 @@ impl Default for Settings {
 impl Default for LoginLimits {
     fn default() -> Self {
         LoginLimits {
-            max_failures_per_user: 5,
-            max_failures_per_ip: 30,
+            max_attempts_per_user: 10,
+            max_attempts_per_ip: 100,
             window_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for PushLimits {
+    fn default() -> Self {
+        PushLimits {
+            device_burst: 60,
+            device_per_minute: 30,
+            user_burst: 120,
+            user_per_minute: 60,
         }
     }
 }
@@ -304,6 +350,8 @@ impl Settings {
 pub struct Secrets {
     /// HMAC key for JWTs.
     pub jwt: SecretString,
+    /// Earlier JWT keys, for verification during a rotation.
+    pub jwt_previous: Vec<SecretString>,
     /// AES-256 key for personal fields.
     pub field_key: [u8; 32],
     /// Keys of earlier rotations, oldest first.
@@ -320,6 +368,13 @@ impl Secrets {
             Some(_) => bail!("jwt_secret must be at least 32 characters"),
             None => SecretString::from(file_secret(&settings.data_dir.join("jwt_secret"))?),
         };
+        if settings
+            .jwt_previous_secrets
+            .iter()
+            .any(|s| s.expose_secret().len() < 32)
+        {
+            bail!("jwt_previous_secrets must each be at least 32 characters");
+        }
         let key_hex = match &settings.field_key {
             Some(s) => s.clone(),
             None => SecretString::from(file_secret(&settings.data_dir.join("field_key"))?),
@@ -332,6 +387,7 @@ impl Secrets {
             .collect::<anyhow::Result<_>>()?;
         Ok(Secrets {
             jwt,
+            jwt_previous: settings.jwt_previous_secrets.clone(),
             field_key,
             old_field_keys,
         })
@@ -458,7 +514,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.bind, "0.0.0.0:9000");
         assert_eq!(s.access_token_ttl_secs, 60);
-        assert_eq!(s.login.max_failures_per_user, 2);
+        assert_eq!(s.login.max_attempts_per_user, 2, "the old name still works");
         assert_eq!(
             s.login.window_secs, 900,
             "unset nested values keep their default"

@@ -15,9 +15,10 @@ use crate::auth::login_guard::LoginGuard;
 use crate::config::{Secrets, Settings};
 use crate::media::Media;
 use crate::metrics::Metrics;
+use crate::rate_limit::PushGuard;
 use crate::state::AppState;
 use crate::sync::SyncContext;
-use crate::{api, db, pwa, slow_clients};
+use crate::{api, db, headers, pwa, slow_clients};
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -47,10 +48,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
         let timeouts = settings.http.clone();
+        let tls = crate::tls::server_config(&settings)?;
+        let map_tile_url = settings.map_tile_url.clone();
+        let https = tls.is_some();
         let state = web::Data::new(AppState {
             pool,
-            jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs),
+            jwt: JwtKeys::new(&secrets.jwt, settings.access_token_ttl_secs)
+                .with_previous(&secrets.jwt_previous),
             login_guard: LoginGuard::new(settings.login.clone()),
+            push_guard: PushGuard::new(&settings.push_limits),
             metrics: Metrics::new()?,
             sync: SyncContext::new(
                 secrets.cipher(),
@@ -100,19 +106,18 @@ impl Application {
                 })
                 .wrap(TracingLogger::default())
                 .wrap(middleware::Compress::default())
-                .wrap(
-                    middleware::DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(headers::default_headers(map_tile_url.as_deref(), https))
                 .configure(|cfg| api::configure(cfg, max_body))
                 .default_service(web::to(pwa::serve))
         })
         // Explicit, so a slow or silent client is cut off (408) at known times.
         .client_request_timeout(Duration::from_millis(timeouts.request_head_ms))
         .client_disconnect_timeout(Duration::from_millis(timeouts.disconnect_ms))
-        .keep_alive(Duration::from_millis(timeouts.keep_alive_ms))
-        .listen(listener)?
+        .keep_alive(Duration::from_millis(timeouts.keep_alive_ms));
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .shutdown_timeout(10)
         .run();
         Ok(Application { port, server })

@@ -18,8 +18,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Access-token keys.
     pub jwt: JwtKeys,
-    /// Failed-login counter.
+    /// Login attempt limits.
     pub login_guard: LoginGuard,
+    /// Sync push limits.
+    pub push_guard: crate::rate_limit::PushGuard,
     /// Prometheus registry and instruments.
     pub metrics: Metrics,
     /// Server clock, field cipher and campaign settings for sync writes.

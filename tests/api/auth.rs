@@ -59,8 +59,8 @@ async fn wrong_credentials_are_401_and_unknown_users_look_the_same() {
 #[tokio::test]
 async fn repeated_failures_get_429_with_retry_after() {
     let app = spawn_app_with(|s| {
-        s.login.max_failures_per_user = 3;
-        s.login.max_failures_per_ip = 100;
+        s.login.max_attempts_per_user = 3;
+        s.login.max_attempts_per_ip = 100;
     })
     .await;
     app.add_user("wangli", "grid-password-1", "grid_worker", &[])
@@ -95,8 +95,8 @@ async fn repeated_failures_get_429_with_retry_after() {
 #[tokio::test]
 async fn repeated_failures_from_one_address_get_429() {
     let app = spawn_app_with(|s| {
-        s.login.max_failures_per_user = 100;
-        s.login.max_failures_per_ip = 4;
+        s.login.max_attempts_per_user = 100;
+        s.login.max_attempts_per_ip = 4;
     })
     .await;
     for i in 0..4 {

@@ -14,4 +14,5 @@ mod imports;
 mod personal;
 mod reports;
 mod schema;
+mod security;
 mod sync;

@@ -27,6 +27,8 @@ pub async fn push(
     let req = body.into_inner();
     let now = now_ms();
     let mids = push::check_batch(&req, now)?;
+    // After the cheap shape checks, so the key is a valid client id, before any database work.
+    state.push_guard.check(&user.id, &req.client_id)?;
     let st = state.clone();
     let resp = db::run(&state.pool, move |conn| {
         // Two batches whose flag work reaches into each other's grids (a duplicate tenant)

@@ -1,5 +1,9 @@
 //! Short-lived access tokens: HS256 JWTs carrying only the user id. Role and areas are read
 //! from the database on every request, so a reassignment takes effect at once.
+//!
+//! Rotation: tokens are signed with the current secret only; earlier secrets
+//! (`jwt_previous_secrets`) still verify, so signed-in phones keep working until their
+//! access token expires and is refreshed under the new secret.
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -25,6 +29,8 @@ pub struct Claims {
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Keys of earlier secrets: verify only, never sign.
+    previous: Vec<DecodingKey>,
     validation: Validation,
     ttl_secs: u64,
 }
@@ -40,9 +46,19 @@ impl JwtKeys {
         JwtKeys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
+            previous: Vec::new(),
             validation,
             ttl_secs,
         }
+    }
+
+    /// Also accepts tokens signed with these earlier secrets (a rotation in progress).
+    pub fn with_previous(mut self, secrets: &[SecretString]) -> Self {
+        self.previous = secrets
+            .iter()
+            .map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes()))
+            .collect();
+        self
     }
 
     /// Issues a token for a user; returns it with its lifetime in seconds.
@@ -57,16 +73,25 @@ impl JwtKeys {
         Ok((token, self.ttl_secs))
     }
 
-    /// Verifies signature, algorithm and expiry.
+    /// Verifies signature (current secret, then earlier ones), algorithm and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    ApiError::unauthorized("token_expired", "登录已过期，请重新登录")
-                }
-                _ => ApiError::unauthorized("invalid_token", "登录凭证无效，请重新登录"),
-            })
+        let mut result = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation);
+        for key in &self.previous {
+            // Only a signature mismatch means "maybe an older key"; an expired or malformed
+            // token is answered as it is.
+            let mismatch =
+                matches!(&result, Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature));
+            if !mismatch {
+                break;
+            }
+            result = jsonwebtoken::decode::<Claims>(token, key, &self.validation);
+        }
+        result.map(|data| data.claims).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => {
+                ApiError::unauthorized("token_expired", "登录已过期，请重新登录")
+            }
+            _ => ApiError::unauthorized("invalid_token", "登录凭证无效，请重新登录"),
+        })
     }
 }
 
@@ -107,6 +132,42 @@ mod tests {
             .encode(format!(r#"{{"sub":"u1","iat":{},"exp":{}}}"#, now(), now() + 900).as_bytes());
         assert_eq!(
             k.verify(&format!("{header}.{body}.")).unwrap_err().code(),
+            "invalid_token"
+        );
+    }
+
+    #[test]
+    fn previous_secrets_verify_but_never_sign() {
+        let old_secret = SecretString::from("the-old-secret-the-old-secret-xx");
+        let new_secret = SecretString::from("the-new-secret-the-new-secret-xx");
+        let old = JwtKeys::new(&old_secret, 900);
+        let (old_token, _) = old.issue("u1", now()).unwrap();
+        let (old_expired, _) = old.issue("u1", now() - 10_000).unwrap();
+
+        let rotated =
+            JwtKeys::new(&new_secret, 900).with_previous(std::slice::from_ref(&old_secret));
+        assert_eq!(rotated.verify(&old_token).unwrap().sub, "u1");
+        assert_eq!(
+            rotated.verify(&old_expired).unwrap_err().code(),
+            "token_expired"
+        );
+        let (new_token, _) = rotated.issue("u2", now()).unwrap();
+        assert_eq!(
+            old.verify(&new_token).unwrap_err().code(),
+            "invalid_token",
+            "new tokens are signed with the new secret"
+        );
+        assert_eq!(
+            JwtKeys::new(&new_secret, 900)
+                .verify(&new_token)
+                .unwrap()
+                .sub,
+            "u2"
+        );
+
+        let dropped = JwtKeys::new(&new_secret, 900);
+        assert_eq!(
+            dropped.verify(&old_token).unwrap_err().code(),
             "invalid_token"
         );
     }

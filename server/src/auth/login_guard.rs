@@ -1,89 +1,47 @@
-//! Failed-login limits per username and per client address (fixed window, in memory).
-//! Several replicas each count their own; the per-username limit still bounds guessing to
-//! `replicas × limit` tries per window, which is what a proxy-level limit is for beyond that.
+//! Login attempt limits per username and per client address (token buckets, see
+//! [`crate::rate_limit`]).
+//!
+//! Every attempt counts, right or wrong: a bucket cannot be peeked without being used, and
+//! a limit on all attempts also bounds the argon2 work one address can ask of the server.
+//! The per-username limit caps password guessing against one account from any number of
+//! addresses; the per-address limit caps spraying many usernames from one address, and is
+//! larger because a township office's workers may all sit behind one NAT address.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::LoginLimits;
+use crate::rate_limit::Limiter;
 
-/// Counts failed logins and says when to refuse.
+/// Says when a login attempt must wait.
 pub struct LoginGuard {
-    limits: LoginLimits,
-    counts: Mutex<HashMap<String, Window>>,
-}
-
-#[derive(Clone, Copy)]
-struct Window {
-    failures: u32,
-    started: Instant,
+    per_user: Limiter,
+    per_ip: Limiter,
 }
 
 impl LoginGuard {
     /// A guard with the configured limits.
     pub fn new(limits: LoginLimits) -> Self {
+        let window = Duration::from_secs(limits.window_secs.max(1));
         LoginGuard {
-            limits,
-            counts: Mutex::new(HashMap::new()),
+            per_user: Limiter::new(
+                limits.max_attempts_per_user,
+                limits.max_attempts_per_user,
+                window,
+            ),
+            per_ip: Limiter::new(
+                limits.max_attempts_per_ip,
+                limits.max_attempts_per_ip,
+                window,
+            ),
         }
     }
 
-    /// `Err(seconds)` when this username or address must wait before trying again.
+    /// Counts an attempt; `Err(seconds)` when this username or address must wait first.
     pub fn check(&self, username: &str, ip: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let window = Duration::from_secs(self.limits.window_secs);
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let blocked = |key: String, max: u32| {
-            counts
-                .get(&key)
-                .filter(|w| w.failures >= max && now.duration_since(w.started) < window)
-                .map(|w| (window - now.duration_since(w.started)).as_secs().max(1))
-        };
-        match blocked(user_key(username), self.limits.max_failures_per_user)
-            .or_else(|| blocked(ip_key(ip), self.limits.max_failures_per_ip))
-        {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
+        self.per_user
+            .check(&username.to_lowercase())
+            .and_then(|()| self.per_ip.check(ip))
     }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, username: &str, ip: &str) {
-        let now = Instant::now();
-        let window = Duration::from_secs(self.limits.window_secs);
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() > 100_000 {
-            counts.retain(|_, w| now.duration_since(w.started) < window);
-        }
-        for key in [user_key(username), ip_key(ip)] {
-            let entry = counts.entry(key).or_insert(Window {
-                failures: 0,
-                started: now,
-            });
-            if now.duration_since(entry.started) >= window {
-                *entry = Window {
-                    failures: 0,
-                    started: now,
-                };
-            }
-            entry.failures += 1;
-        }
-    }
-
-    /// Clears the username's count after a successful login.
-    pub fn succeeded(&self, username: &str) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.remove(&user_key(username));
-    }
-}
-
-fn user_key(username: &str) -> String {
-    format!("u:{}", username.to_lowercase())
-}
-
-fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
 }
 
 #[cfg(test)]
@@ -92,8 +50,8 @@ mod tests {
 
     fn guard() -> LoginGuard {
         LoginGuard::new(LoginLimits {
-            max_failures_per_user: 3,
-            max_failures_per_ip: 5,
+            max_attempts_per_user: 3,
+            max_attempts_per_ip: 5,
             window_secs: 60,
         })
     }
@@ -103,7 +61,6 @@ mod tests {
         let g = guard();
         for _ in 0..3 {
             assert!(g.check("wang", "1.1.1.1").is_ok());
-            g.failed("wang", "1.1.1.1");
         }
         let wait = g.check("WANG", "2.2.2.2").unwrap_err();
         assert!((1..=60).contains(&wait));
@@ -114,19 +71,9 @@ mod tests {
     fn blocks_an_address_across_usernames() {
         let g = guard();
         for i in 0..5 {
-            g.failed(&format!("user{i}"), "9.9.9.9");
+            assert!(g.check(&format!("user{i}"), "9.9.9.9").is_ok());
         }
         assert!(g.check("someone", "9.9.9.9").is_err());
         assert!(g.check("someone", "8.8.8.8").is_ok());
-    }
-
-    #[test]
-    fn success_resets_the_username() {
-        let g = guard();
-        g.failed("wang", "1.1.1.1");
-        g.failed("wang", "1.1.1.1");
-        g.succeeded("wang");
-        g.failed("wang", "1.1.1.1");
-        assert!(g.check("wang", "3.3.3.3").is_ok());
     }
 }

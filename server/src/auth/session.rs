@@ -59,7 +59,7 @@ pub async fn login(
     if let Err(wait) = state.login_guard.check(&username, &ip) {
         return Err(ApiError::too_many(
             "too_many_attempts",
-            format!("登录失败次数过多，请 {} 分钟后再试", wait.div_ceil(60)),
+            format!("登录尝试过于频繁，请等待 {} 分钟后再试", wait.div_ceil(60)),
             wait,
         ));
     }
@@ -80,7 +80,6 @@ pub async fn login(
     let user = match user.filter(|u| ok && !u.disabled) {
         Some(u) => u,
         None => {
-            state.login_guard.failed(&username, &ip);
             let entry = NewEntry::new(None, "login_failed")
                 .detail(serde_json::json!({"username": username}))
                 .ip(Some(ip));
@@ -91,7 +90,6 @@ pub async fn login(
             ));
         }
     };
-    state.login_guard.succeeded(&username);
     let ttl_ms = refresh_ttl_ms(state);
     let (session_user, areas, refresh) = db::run_tx(&state.pool, move |conn| {
         let family = uuid::Uuid::now_v7().to_string();
