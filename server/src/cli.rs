@@ -77,6 +77,24 @@ enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Back up the database, photos and a checksummed manifest into a new directory; safe
+    /// while the server runs (docs/OPERATIONS.md).
+    Backup {
+        /// The backup directory (created; must be empty if it exists).
+        out: PathBuf,
+        /// Also copy the data dir's secrets (jwt_secret, field_key): the backup then opens
+        /// the ID numbers and phones by itself, so keep it encrypted.
+        #[arg(long)]
+        include_secrets: bool,
+    },
+    /// Restore a backup into an empty database and data dir; checks every checksum first.
+    Restore {
+        /// A directory written by `fangzha backup`.
+        from: PathBuf,
+        /// Overwrite an existing SQLite database, photos and secrets (stop the server first).
+        #[arg(long)]
+        force: bool,
+    },
     /// Flag engine commands.
     Flags {
         #[command(subcommand)]
@@ -218,6 +236,42 @@ pub async fn run() -> anyhow::Result<()> {
                     report.uploads.len()
                 );
             }
+            Ok(())
+        }
+        Command::Backup {
+            out,
+            include_secrets,
+        } => {
+            let report = actix_web::web::block(move || {
+                crate::backup::backup(&settings, &out, include_secrets).map(|r| (r, out))
+            })
+            .await??;
+            let (report, out) = report;
+            for note in &report.notes {
+                eprintln!("{note}");
+            }
+            println!(
+                "已备份 (backed up) {} 个文件到 {} (database {}, schema {})",
+                report.manifest.files.len(),
+                out.display(),
+                report.manifest.database,
+                report.manifest.migration
+            );
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let report =
+                actix_web::web::block(move || crate::backup::restore(&settings, &from, force))
+                    .await??;
+            for note in &report.notes {
+                eprintln!("{note}");
+            }
+            println!(
+                "已恢复 (restored) {} 个文件，备份时间 {} (schema {})",
+                report.manifest.files.len(),
+                report.manifest.created_at,
+                report.manifest.migration
+            );
             Ok(())
         }
         Command::Flags {

@@ -399,7 +399,7 @@ impl Secrets {
     }
 }
 
-fn parse_key(hex_key: &SecretString) -> anyhow::Result<[u8; 32]> {
+pub(crate) fn parse_key(hex_key: &SecretString) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(hex_key.expose_secret().trim())
         .ok()
         .filter(|b| b.len() == 32)

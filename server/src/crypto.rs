@@ -86,7 +86,7 @@ impl FieldCipher {
 }
 
 /// A short public id of a key: the first 8 hex digits of its SHA-256.
-fn key_id(key: &[u8; 32]) -> String {
+pub fn key_id(key: &[u8; 32]) -> String {
     hex::encode(&Sha256::digest(key)[..4])
 }
 

@@ -26,7 +26,7 @@ const RED: Rgb<u8> = Rgb([220, 20, 30]);
 /// A 640×400 landscape JPEG as a phone held upright stores it: a red block in the stored
 /// top-left corner, and EXIF saying "rotate 90° clockwise to view" (orientation 6) plus GPS.
 /// `seed` varies the picture so each call can make a distinct photo.
-fn phone_jpeg(seed: u8) -> Vec<u8> {
+pub(crate) fn phone_jpeg(seed: u8) -> Vec<u8> {
     let img = RgbImage::from_fn(640, 400, |x, y| {
         if x < 160 && y < 100 {
             RED
@@ -140,7 +140,7 @@ fn heic() -> Vec<u8> {
     b
 }
 
-fn sha(bytes: &[u8]) -> String {
+pub(crate) fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -25,7 +25,7 @@ pub struct TestApp {
 }
 
 /// A fresh PostgreSQL database, dropped when the test ends.
-struct TestDb {
+pub(crate) struct TestDb {
     postgres: Option<(String, String)>,
 }
 
@@ -40,7 +40,9 @@ impl Drop for TestDb {
     }
 }
 
-fn fresh_database(data_dir: &TempDir) -> (String, TestDb) {
+/// A new empty database: `test.db` in `data_dir`, or a new PostgreSQL database with
+/// `TEST_DATABASE_URL` (dropped with the returned guard).
+pub(crate) fn fresh_database(data_dir: &TempDir) -> (String, TestDb) {
     match std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod authz;
+mod backup;
 mod bad_input;
 mod blobs;
 mod cli;

@@ -173,6 +173,19 @@ pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
+/// The newest migration version this binary embeds (as `__diesel_schema_migrations`
+/// stores it, e.g. `20261202000006`); both backends carry the same versions.
+pub fn latest_migration() -> anyhow::Result<String> {
+    use diesel::migration::MigrationSource;
+    let migrations = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("reading embedded migrations: {e}"))?;
+    migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .max()
+        .context("no embedded migrations")
+}
+
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (so a busy database waits
 /// for `busy_timeout` instead of failing at the first write), a plain `BEGIN` on PostgreSQL.
 /// Rolls back when `f` fails.

@@ -462,7 +462,9 @@ pub fn check_value(kind: Kind, value: &Value, id_type: Option<&str>) -> Result<(
 
 /// `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`.
 fn is_iso_time(s: &str) -> bool {
-    if s.len() < 17 || !s.is_char_boundary(10) || parse_date(&s[..10]).is_none() {
+    // Everything below slices by byte offsets: a non-ASCII character inside the zone
+    // (`+中00`) once put a slice boundary inside it and panicked mid-push.
+    if !s.is_ascii() || s.len() < 17 || parse_date(&s[..10]).is_none() {
         return false;
     }
     let rest = &s[10..];
@@ -619,6 +621,25 @@ mod tests {
         assert_eq!(code(Kind::Photos, json!(["A".repeat(64)])), "invalid_value");
         assert!(ok(Kind::Phone, Value::Null), "null clears");
         assert_eq!(code(Kind::Number(-90.0, 90.0), json!(91)), "invalid_value");
+    }
+
+    /// Regression: a multi-byte character where the zone's digits belong panicked on a
+    /// byte slice inside it, mid-push (found writing the push fuzz target, `fuzz/`).
+    #[test]
+    fn times_with_non_ascii_characters_are_refused() {
+        for bad in [
+            "2021-05-18T09:30+中00",
+            "2021-05-18T09:30:00+0中",
+            "2021-05-18T09:中:00Z",
+            "2021-05-18T09:30:00.１Z",
+            "２021-05-18T09:30:00Z",
+        ] {
+            assert_eq!(
+                check_value(Kind::Time, &json!(bad), None).unwrap_err().0,
+                "invalid_value",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

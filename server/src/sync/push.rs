@@ -281,7 +281,7 @@ fn apply_one(
     ctx: &Ctx<'_>,
     m: &Value,
 ) -> ApiResult<Result<RecordRow, Rejection>> {
-    let parsed = match parse(m, ctx) {
+    let parsed = match parse_mutation(m, ctx.client_id) {
         Ok(p) => p,
         Err(r) => return Ok(Err(r)),
     };
@@ -363,16 +363,25 @@ fn apply_one(
     Ok(Ok(row))
 }
 
-struct Parsed<'a> {
-    entity: &'static Entity,
-    id: &'a str,
-    scope: &'a str,
-    hlc: &'a str,
-    at_ms: i64,
-    op: Op,
+/// The envelope of one mutation, checked for shape but not yet against the database.
+pub struct Parsed<'a> {
+    /// The record's entity.
+    pub entity: &'static Entity,
+    /// The record id (a UUID).
+    pub id: &'a str,
+    /// The scope named (not yet checked against the area tree).
+    pub scope: &'a str,
+    /// The HLC as sent (well-formed, of `client_id`).
+    pub hlc: &'a str,
+    /// The HLC's wall-clock part.
+    pub at_ms: i64,
+    /// What the mutation does.
+    pub op: Op,
 }
 
-fn parse<'a>(m: &'a Value, ctx: &Ctx<'_>) -> Result<Parsed<'a>, Rejection> {
+/// Parses one raw mutation of a push by `client_id`: entity, id, HLC, scope and op. Pure,
+/// so the fuzz target (`fuzz/`) runs it on arbitrary JSON.
+pub fn parse_mutation<'a>(m: &'a Value, client_id: &str) -> Result<Parsed<'a>, Rejection> {
     let Some(obj) = m.as_object() else {
         return Err(reject("invalid_mutation", "修改必须是 JSON 对象", None));
     };
@@ -410,7 +419,7 @@ fn parse<'a>(m: &'a Value, ctx: &Ctx<'_>) -> Result<Parsed<'a>, Rejection> {
         .ok_or_else(|| reject("invalid_mutation", "缺少时间戳 hlc", Some("hlc")))?;
     let hlc = Hlc::parse(hlc_str)
         .ok_or_else(|| reject("invalid_mutation", "时间戳 hlc 格式错误", Some("hlc")))?;
-    if hlc.node != ctx.client_id {
+    if hlc.node != client_id {
         return Err(reject(
             "invalid_mutation",
             "时间戳 hlc 的设备编号与 client_id 不一致",
