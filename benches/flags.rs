@@ -95,14 +95,18 @@ fn run(backend: &str, url: &str, scale: &Scale) {
     let seed_s = seeded.elapsed().as_secs_f64();
 
     let started = Instant::now();
+    let cpu = cpu_s();
     let written = db::write_tx(&mut conn, |c| flags::recompute_all(c, &sync, db::now_ms()))
         .expect("recompute");
     let full_s = started.elapsed().as_secs_f64();
+    let full_cpu = cpu_s() - cpu;
 
     let started = Instant::now();
+    let cpu = cpu_s();
     let again = db::write_tx(&mut conn, |c| flags::recompute_all(c, &sync, db::now_ms()))
         .expect("recompute");
     let again_s = started.elapsed().as_secs_f64();
+    let again_cpu = cpu_s() - cpu;
 
     // The push path: one touched subject at a time, each in its own transaction, as a
     // push touching one household or rental would run it.
@@ -131,6 +135,8 @@ fn run(backend: &str, url: &str, scale: &Scale) {
     }
     let per_subject_ms = started.elapsed().as_secs_f64() * 1000.0 / samples as f64;
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    // The target is 5 s for 100,000 households; a scaled-down run is held to its share.
+    let target_s = 5.0 * households.len() as f64 / 100_000.0;
     println!(
         "{backend:<10} {:<44} {:>10.1} s {:>10} {:>6}",
         "seeding (not a target)", seed_s, "", ""
@@ -139,8 +145,8 @@ fn run(backend: &str, url: &str, scale: &Scale) {
         "{backend:<10} {:<44} {:>10.2} s {:>10} {:>6}",
         format!("full recompute ({written} flag changes)"),
         full_s,
-        "< 5 s",
-        verdict(full_s < 5.0)
+        format!("< {target_s} s"),
+        verdict(full_s < target_s)
     );
     println!(
         "{backend:<10} {:<44} {:>10.2} s {:>10} {:>6}",
@@ -149,6 +155,17 @@ fn run(backend: &str, url: &str, scale: &Scale) {
         "",
         ""
     );
+    // On SQLite the whole recompute runs in this process: its CPU time is the work done,
+    // what the wall time would be on an idle machine (the shared machine's load inflates
+    // the wall time, not this).
+    println!(
+        "{backend:<10} {:<44} {:>10.2} s {:>10} {:>6}",
+        "  CPU time of the full recompute (this process)", full_cpu, "", ""
+    );
+    println!(
+        "{backend:<10} {:<44} {:>10.2} s {:>10} {:>6}",
+        "  CPU time of recompute again (this process)", again_cpu, "", ""
+    );
     println!(
         "{backend:<10} {:<44} {:>9.2} ms {:>10} {:>6}",
         "flag work per touched subject (push path)",
@@ -156,6 +173,23 @@ fn run(backend: &str, url: &str, scale: &Scale) {
         "< 5 ms",
         verdict(per_subject_ms < 5.0)
     );
+}
+
+/// User + system CPU seconds of this process so far (`/proc/self/stat`, clock ticks of
+/// 1/100 s, the Linux default).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Writes the records straight into the store (no history: the engine does not read it).

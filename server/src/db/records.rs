@@ -173,18 +173,77 @@ pub fn live_versions(conn: &mut DbConn, scope: &str) -> QueryResult<Vec<(String,
         .load(conn)
 }
 
-/// Appends history entries.
+/// Appends history rows.
 pub fn add_history(conn: &mut DbConn, rows: &[NewHistory]) -> QueryResult<()> {
     insert_many!(conn, record_history::table, rows)
 }
 
-/// A record's history, oldest first.
+/// `field` of a history row that holds every value of one write: its `value` is a JSON
+/// array of `[field, value, won]`. Rows naming a single field (one value each) are the
+/// earlier form and read the same way.
+pub const PACKED: &str = "*";
+
+/// The history row of one write to `row`: the values that arrived (sealed where personal),
+/// each with whether it won. One row per write rather than per field: a new record of ten
+/// fields costs one insert, not ten.
+pub fn packed_history(
+    row: &RecordRow,
+    values: &[(String, serde_json::Value, bool)],
+    hlc: &str,
+    user_id: Option<&str>,
+    client_id: &str,
+    mid: Option<i64>,
+    at_ms: i64,
+) -> NewHistory {
+    let packed: Vec<serde_json::Value> = values
+        .iter()
+        .map(|(field, value, won)| serde_json::json!([field, value, won]))
+        .collect();
+    NewHistory {
+        record_id: row.id.clone(),
+        entity: row.entity.clone(),
+        scope: row.scope.clone(),
+        field: PACKED.to_owned(),
+        value: Some(serde_json::Value::Array(packed).to_string()),
+        hlc: hlc.to_owned(),
+        won: values.iter().any(|(_, _, won)| *won),
+        user_id: user_id.map(str::to_owned),
+        client_id: Some(client_id.to_owned()),
+        mid,
+        at_ms,
+    }
+}
+
+/// A record's history, oldest first, one entry per value that arrived (a write's packed row
+/// becomes one entry per field, in the order they arrived).
 pub fn history(conn: &mut DbConn, record_id: &str) -> QueryResult<Vec<HistoryRow>> {
-    record_history::table
+    let rows: Vec<HistoryRow> = record_history::table
         .filter(record_history::record_id.eq(record_id))
         .order(record_history::id.asc())
         .select(HistoryRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    Ok(rows.into_iter().flat_map(unpack).collect())
+}
+
+/// The entries of one stored history row.
+fn unpack(row: HistoryRow) -> Vec<HistoryRow> {
+    if row.field != PACKED {
+        return vec![row];
+    }
+    let values: Vec<(String, serde_json::Value, bool)> = row
+        .value
+        .as_deref()
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    values
+        .into_iter()
+        .map(|(field, value, won)| HistoryRow {
+            field,
+            value: (!value.is_null()).then(|| value.to_string()),
+            won,
+            ..row.clone()
+        })
+        .collect()
 }
 
 /// Keeps a refused mutation.

@@ -87,8 +87,8 @@ pub struct Prepared {
     pub row: RecordRow,
     /// Whether the record existed before (update) or not (insert).
     pub exists: bool,
-    /// One entry per value that arrived, winning or losing.
-    pub history: Vec<NewHistory>,
+    /// The write's history row: every value that arrived, winning or losing.
+    pub history: NewHistory,
     state: RecordState,
     /// Whether the write may change which photos the record refers to.
     photos_touched: bool,
@@ -171,23 +171,24 @@ pub fn prepare(
         created_at_ms: existing.map_or(now_ms, |r| r.created_at_ms),
         updated_at_ms: now_ms,
     };
-    let history: Vec<NewHistory> = outcomes
+    // One history row per write: the values that arrived together, each with whether it
+    // won (`records::history` reads them back one entry per value).
+    let values: Vec<(String, Value, bool)> = outcomes
         .into_iter()
-        .map(|o| NewHistory {
-            record_id: row.id.clone(),
-            entity: row.entity.clone(),
-            scope: row.scope.clone(),
-            value: (!o.value.is_null())
-                .then(|| seal_value(cipher, &row.entity, &o.field, &o.value).to_string()),
-            field: o.field,
-            hlc: hlc.to_owned(),
-            won: o.won,
-            user_id: writer.user_id.map(str::to_owned),
-            client_id: Some(writer.client_id.to_owned()),
-            mid: writer.mid,
-            at_ms: now_ms,
+        .map(|o| {
+            let sealed = seal_value(cipher, &row.entity, &o.field, &o.value);
+            (o.field, sealed, o.won)
         })
         .collect();
+    let history = records::packed_history(
+        &row,
+        &values,
+        hlc,
+        writer.user_id,
+        writer.client_id,
+        writer.mid,
+        now_ms,
+    );
     Ok(Some(Prepared {
         row,
         exists: existing.is_some(),
@@ -211,7 +212,7 @@ pub fn store(
         photos_touched,
     } = prepared;
     records::save(conn, &row, exists)?;
-    records::add_history(conn, &history)?;
+    records::add_history(conn, std::slice::from_ref(&history))?;
     if matches!(row.entity.as_str(), "tenant" | "member") {
         index_person(conn, cipher, &row, &state)?;
     }
@@ -241,7 +242,7 @@ pub fn store_all(
             indexed.push(p.row.id.clone());
             index_rows.extend(index_entry(cipher, &p.row, &p.state));
         }
-        history.extend(p.history);
+        history.push(p.history);
         if p.exists {
             records::save(conn, &p.row, true)?;
         } else {
