@@ -263,7 +263,7 @@ impl Default for LoginLimits {
     fn default() -> Self {
         LoginLimits {
             max_attempts_per_user: 10,
-            max_attempts_per_ip: 100,
+            max_attempts_per_ip: 300,
             window_secs: 15 * 60,
         }
     }

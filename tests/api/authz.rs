@@ -20,7 +20,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app_with};
 use crate::sync::{Device, new_id};
 
 /// What a request must get.
@@ -1097,7 +1097,12 @@ fn json_error_problem(body: &Option<Value>) -> Option<String> {
 
 #[tokio::test]
 async fn every_route_answers_every_role_as_the_matrix_says() {
-    let app = spawn_app().await;
+    // Every role logs in many times here; login limits have their own tests (security.rs).
+    let app = spawn_app_with(|s| {
+        s.login.max_attempts_per_user = 0;
+        s.login.max_attempts_per_ip = 0;
+    })
+    .await;
     let fx = fixture(&app).await;
     let mut problems = Vec::new();
     let mut uniq = 0;
