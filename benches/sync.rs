@@ -290,6 +290,30 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Creates a grid worker (password [`PASSWORD`]) for each (username, grid), four at a time
+/// (argon2 hashing is slow on purpose).
+async fn create_grid_workers(pool: &Pool, users: &[(String, String)]) -> anyhow::Result<()> {
+    for chunk in users.chunks(4) {
+        let jobs = chunk.iter().map(|(name, grid)| {
+            accounts::create(
+                pool,
+                NewUser {
+                    username: name.clone(),
+                    password: PASSWORD.into(),
+                    name: None,
+                    role: "grid_worker".into(),
+                    areas: vec![grid.clone()],
+                },
+                None,
+            )
+        });
+        for r in futures_util::future::join_all(jobs).await {
+            r.map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 /// The server under test and what the benchmark needs to drive it.
 struct Bench {
     base: String,
@@ -406,24 +430,7 @@ async fn run_backend(backend: &str) -> anyhow::Result<()> {
         }
     }
     let setup_started = Instant::now();
-    for chunk in users.chunks(4) {
-        let jobs = chunk.iter().map(|(name, grid)| {
-            accounts::create(
-                &bench.pool,
-                NewUser {
-                    username: name.clone(),
-                    password: PASSWORD.into(),
-                    name: None,
-                    role: "grid_worker".into(),
-                    areas: vec![grid.clone()],
-                },
-                None,
-            )
-        });
-        for r in futures_util::future::join_all(jobs).await {
-            r.map_err(err)?;
-        }
-    }
+    create_grid_workers(&bench.pool, &users).await?;
     let users_secs = setup_started.elapsed().as_secs_f64();
 
     let push = if selected("push") {

@@ -15,15 +15,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fangzha::db;
-use fangzha::services::accounts::{self, NewUser};
 use fangzha::services::areas;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::{
-    Bench, DEVICES_PER_GRID, Device, FreshDb, PASSWORD, PullPage, PushReply, VILLAGE, area,
-    create_tree, err, household_fields, percentile, sorted, thousands,
+    Bench, DEVICES_PER_GRID, Device, FreshDb, PullPage, PushReply, VILLAGE, area, create_tree, err,
+    household_fields, percentile, sorted, thousands,
 };
 
 /// Mutations per push.
@@ -167,24 +166,7 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
         .iter()
         .flat_map(|g| (0..DEVICES_PER_GRID).map(move |d| (format!("{g}-w{d}"), g.clone())))
         .collect();
-    for chunk in workers.chunks(4) {
-        let jobs = chunk.iter().map(|(name, grid)| {
-            accounts::create(
-                &bench.pool,
-                NewUser {
-                    username: name.clone(),
-                    password: PASSWORD.into(),
-                    name: None,
-                    role: "grid_worker".into(),
-                    areas: vec![grid.clone()],
-                },
-                None,
-            )
-        });
-        for r in futures_util::future::join_all(jobs).await {
-            r.map_err(err)?;
-        }
-    }
+    super::create_grid_workers(&bench.pool, &workers).await?;
     let mut tokens = Vec::new();
     for chunk in workers.chunks(4) {
         for t in futures_util::future::join_all(chunk.iter().map(|(n, _)| bench.login(n))).await {
