@@ -447,7 +447,9 @@ impl<'a> Engine<'a> {
         if existing.is_none() && !active {
             return Ok(());
         }
-        let mut desired: Map<String, Value> = computed.as_object().cloned().unwrap_or_default();
+        let Value::Object(mut desired) = computed else {
+            return Ok(());
+        };
         desired.insert("subject_entity".into(), json!(subject.entity));
         desired.insert("subject_id".into(), json!(subject.id));
         desired.insert("kind".into(), json!(kind));
@@ -498,10 +500,9 @@ impl<'a> Engine<'a> {
                     writer,
                     self.now_ms,
                 )?;
-                if let Some(prepared) = prepared {
-                    bulk.rows.insert(id.clone(), Rc::new(prepared.row.clone()));
-                    bulk.pending.push(prepared);
-                }
+                // Not put back into `rows`: a full recompute visits each subject, so each
+                // flag, once.
+                bulk.pending.extend(prepared);
             }
             None => {
                 write::apply(

@@ -195,16 +195,14 @@ pub fn packed_history(
     mid: Option<i64>,
     at_ms: i64,
 ) -> NewHistory {
-    let packed: Vec<serde_json::Value> = values
-        .iter()
-        .map(|(field, value, won)| serde_json::json!([field, value, won]))
-        .collect();
+    // A (field, value, won) tuple serialises as the array `[field, value, won]`.
+    let packed = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
     NewHistory {
         record_id: row.id.clone(),
         entity: row.entity.clone(),
         scope: row.scope.clone(),
         field: PACKED.to_owned(),
-        value: Some(serde_json::Value::Array(packed).to_string()),
+        value: Some(packed),
         hlc: hlc.to_owned(),
         won: values.iter().any(|(_, _, won)| *won),
         user_id: user_id.map(str::to_owned),

@@ -5,6 +5,7 @@
 //! merge works on plain values, the database only ever holds ciphertext, in the record and in
 //! its history. Person records also keep their keyed ID hash in `id_index`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -57,10 +58,19 @@ pub fn open_value(cipher: &FieldCipher, entity: &str, field: &str, value: Value)
     }
 }
 
-fn seal_value(cipher: &FieldCipher, entity: &str, field: &str, value: &Value) -> Value {
+/// A value as stored: personal values encrypted, the rest as they are (borrowed, not
+/// copied: a flag's reasons are copied often enough).
+fn seal_value<'v>(
+    cipher: &FieldCipher,
+    entity: &str,
+    field: &str,
+    value: &'v Value,
+) -> Cow<'v, Value> {
     match value {
-        Value::String(s) if sensitive(entity, field) => Value::String(cipher.encrypt(s)),
-        other => other.clone(),
+        Value::String(s) if sensitive(entity, field) => {
+            Cow::Owned(Value::String(cipher.encrypt(s)))
+        }
+        other => Cow::Borrowed(other),
     }
 }
 
@@ -148,7 +158,7 @@ pub fn prepare(
         return Ok(None);
     }
     let seq = seqs.next(conn, target.scope)?;
-    let sealed: BTreeMap<&String, Value> = state
+    let sealed: BTreeMap<&String, Cow<Value>> = state
         .fields
         .iter()
         .map(|(k, v)| (k, seal_value(cipher, target.entity, k, v)))
@@ -176,8 +186,12 @@ pub fn prepare(
     let values: Vec<(String, Value, bool)> = outcomes
         .into_iter()
         .map(|o| {
-            let sealed = seal_value(cipher, &row.entity, &o.field, &o.value);
-            (o.field, sealed, o.won)
+            let value = if sensitive(&row.entity, &o.field) {
+                seal_value(cipher, &row.entity, &o.field, &o.value).into_owned()
+            } else {
+                o.value
+            };
+            (o.field, value, o.won)
         })
         .collect();
     let history = records::packed_history(
