@@ -100,6 +100,7 @@ fn run(backend: &str, url: &str, scale: &Scale) {
         .expect("recompute");
     let full_s = started.elapsed().as_secs_f64();
     let full_cpu = cpu_s() - cpu;
+    let baseline = (backend == "sqlite").then(|| storage_baseline(&mut conn, url, scale));
 
     let started = Instant::now();
     let cpu = cpu_s();
@@ -148,6 +149,15 @@ fn run(backend: &str, url: &str, scale: &Scale) {
         format!("< {target_s} s"),
         verdict(full_s < target_s)
     );
+    if let Some((rows, baseline_s)) = baseline {
+        println!(
+            "{backend:<10} {:<44} {:>10.2} s {:>10} {:>6}",
+            format!("  baseline: storing the same {rows} rows"),
+            baseline_s,
+            "",
+            ""
+        );
+    }
     println!(
         "{backend:<10} {:<44} {:>10.2} s {:>10} {:>6}",
         format!("recompute again ({again} changes)"),
@@ -175,6 +185,53 @@ fn run(backend: &str, url: &str, scale: &Scale) {
     );
 }
 
+/// The floor under a full recompute: the flag records and history rows it wrote, copied
+/// into a fresh database of the same schema (areas only) and inserted there in one write
+/// transaction through the same one-prepared-insert-per-row path, nothing computed. Returns
+/// the row count and the seconds of that transaction (commit included). SQLite only: a
+/// separate file next to the benchmark's.
+fn storage_baseline(conn: &mut DbConn, url: &str, scale: &Scale) -> (usize, f64) {
+    use diesel::prelude::*;
+    use fangzha::db::schema::{record_history, records as records_t};
+    let flags: Vec<RecordRow> = records_t::table
+        .filter(records_t::entity.eq("flag"))
+        .select(RecordRow::as_select())
+        .load(conn)
+        .expect("flag rows");
+    let history: Vec<records::NewHistory> = record_history::table
+        .filter(record_history::entity.eq("flag"))
+        .select(records::HistoryRow::as_select())
+        .load(conn)
+        .expect("flag history")
+        .into_iter()
+        .map(|h| records::NewHistory {
+            record_id: h.record_id,
+            entity: h.entity,
+            scope: h.scope,
+            field: h.field,
+            value: h.value,
+            hlc: h.hlc,
+            won: h.won,
+            user_id: h.user_id,
+            client_id: h.client_id,
+            mid: h.mid,
+            at_ms: h.at_ms,
+        })
+        .collect();
+    let path = url.trim_start_matches("sqlite://");
+    let pool = db::connect(&format!("sqlite://{path}.baseline"), 1).expect("baseline pool");
+    let mut fresh = pool.get().expect("baseline conn");
+    db::migrate(&mut fresh).expect("migrate baseline");
+    seed_areas(&mut fresh, scale);
+    let started = Instant::now();
+    db::write_tx(&mut fresh, |c| -> diesel::QueryResult<()> {
+        records::insert_all(c, &flags)?;
+        records::add_history(c, &history)
+    })
+    .expect("baseline inserts");
+    (flags.len() + history.len(), started.elapsed().as_secs_f64())
+}
+
 /// User + system CPU seconds of this process so far (`/proc/self/stat`, clock ticks of
 /// 1/100 s, the Linux default).
 fn cpu_s() -> f64 {
@@ -198,25 +255,7 @@ fn seed(conn: &mut DbConn, scale: &Scale) -> (Vec<String>, Vec<String>) {
     let mut clock = Clock::new("server");
     let mut households = Vec::new();
     let mut rentals = Vec::new();
-    db::write_tx(conn, |c| -> fangzha::error::ApiResult<()> {
-        areas::create(c, area("t", "township", None), None)?;
-        for v in 0..(scale.grids / 10).max(1) {
-            areas::create(c, area(&format!("v{v}"), "village", Some("t")), None)?;
-        }
-        for g in 0..scale.grids {
-            areas::create(
-                c,
-                area(
-                    &format!("g{g}"),
-                    "grid",
-                    Some(&format!("v{}", g % (scale.grids / 10).max(1))),
-                ),
-                None,
-            )?;
-        }
-        Ok(())
-    })
-    .expect("areas");
+    seed_areas(conn, scale);
     for g in 0..scale.grids {
         let scope = format!("g{g}");
         db::write_tx(conn, |c| -> fangzha::error::ApiResult<()> {
@@ -262,6 +301,29 @@ fn seed(conn: &mut DbConn, scale: &Scale) -> (Vec<String>, Vec<String>) {
         .expect("seed grid");
     }
     (households, rentals)
+}
+
+/// The township, its villages and grids (records refer to their scope).
+fn seed_areas(conn: &mut DbConn, scale: &Scale) {
+    db::write_tx(conn, |c| -> fangzha::error::ApiResult<()> {
+        areas::create(c, area("t", "township", None), None)?;
+        for v in 0..(scale.grids / 10).max(1) {
+            areas::create(c, area(&format!("v{v}"), "village", Some("t")), None)?;
+        }
+        for g in 0..scale.grids {
+            areas::create(
+                c,
+                area(
+                    &format!("g{g}"),
+                    "grid",
+                    Some(&format!("v{}", g % (scale.grids / 10).max(1))),
+                ),
+                None,
+            )?;
+        }
+        Ok(())
+    })
+    .expect("areas");
 }
 
 fn area(id: &str, level: &str, parent: Option<&str>) -> NewArea {

@@ -13,8 +13,8 @@
 //! Each backend runs in a child process of this binary (so its server, pool and threads go
 //! away with it). The benchmark reports PASS/MISS against the targets; it never fails on a
 //! miss. `BENCH_QUICK=1` scales every workload down 10× for a smoke run; `BENCH_ONLY=push`,
-//! `pull` or `devices` (comma-separated) runs only those parts; `BENCH_SERVER_LOG=1` shows the
-//! server's warnings and errors.
+//! `pull` or `devices` (comma-separated) runs only those parts; `BENCH_BACKENDS=postgres` only
+//! that backend; `BENCH_SERVER_LOG=1` shows the server's warnings and errors.
 //!
 //! `BENCH_ONLY=soak` runs the soak instead (`sync/soak.rs`): 200 devices syncing at a phone's
 //! pace against a `fangzha serve` process for `BENCH_SOAK_SECS` (default 600), its RSS sampled.
@@ -160,6 +160,10 @@ fn parent() {
     let mut backends = vec!["sqlite"];
     if pg.is_some() {
         backends.push("postgres");
+    }
+    // BENCH_BACKENDS=postgres (or sqlite) runs only those of the above.
+    if let Ok(only) = std::env::var("BENCH_BACKENDS") {
+        backends.retain(|b| only.split(',').any(|o| o.trim() == *b));
     }
     let exe = match std::env::current_exe() {
         Ok(e) => e,

@@ -40,7 +40,7 @@ pub async fn create(
 ) -> ApiResult<(UserRow, Vec<AreaRow>)> {
     let (role, name) = check(&input)?;
     let password = input.password.clone();
-    let hash = actix_web::web::block(move || password::hash(&password)).await??;
+    let hash = password::run(move || password::hash(&password)).await??;
     db::run_tx(pool, move |conn| {
         insert(conn, input, role, &name, hash, actor.as_deref())
     })

@@ -244,8 +244,8 @@ pub fn store_all(
     cipher: &FieldCipher,
     prepared: Vec<Prepared>,
 ) -> diesel::QueryResult<()> {
-    let mut inserts = Vec::new();
-    let mut history = Vec::new();
+    let mut inserts = Vec::with_capacity(prepared.len());
+    let mut history = Vec::with_capacity(prepared.len());
     let mut indexed = Vec::new();
     let mut index_rows = Vec::new();
     for p in prepared {
