@@ -1,20 +1,25 @@
-# Raw SQLite floor: 210,000 flag records + 210,000 history rows shaped like the recompute's,
-# inserted with executemany (C-level prepared statement) into the fangzha schema.
-import sqlite3, glob, os, time, uuid, json, hashlib, sys
-path = '/tmp/rawfloor.db'
+#!/usr/bin/env python3
+"""Raw SQLite floor under the full flag recompute (docs/BENCHMARKS.md, "Flag engine").
+
+Inserts 210,000 flag records and their 210,000 history rows, shaped like the ones the
+recompute writes for 100,000 households (same columns, JSON of the same size, same HLC form,
+UUID-shaped ids from a digest), into a fresh database of fangzha's SQLite schema (the migrations'
+up.sql) with the server's pragmas, through Python's sqlite3 `executemany`: one prepared
+statement, C-level binding, nothing computed by fangzha. The time is what storing those rows
+costs at the least with this schema on this machine. Run: `python3 benches/flags_raw_floor.py`.
+"""
+import glob, hashlib, json, os, sqlite3, sys, tempfile, time, uuid
+
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+path = os.path.join(tempfile.mkdtemp(), 'floor.db')
 for suffix in ('', '-wal', '-shm'):
     try: os.remove(path + suffix)
     except FileNotFoundError: pass
 db = sqlite3.connect(path, isolation_level=None)
 db.execute('PRAGMA journal_mode=WAL'); db.execute('PRAGMA synchronous=NORMAL')
 db.execute('PRAGMA cache_size=-32768'); db.execute('PRAGMA temp_store=MEMORY'); db.execute('PRAGMA foreign_keys=ON')
-for d in sorted(glob.glob('/work/main/migrations/sqlite/*/up.sql')):
+for d in sorted(glob.glob(os.path.join(root, 'migrations/sqlite/*/up.sql'))):
     db.executescript(open(d).read())
-db.execute('BEGIN')
-db.execute("INSERT INTO areas (id, name, level, parent_id, created_at_ms, updated_at_ms) VALUES ('t','t','township',NULL,0,0)") if False else None
-cols = [r[1] for r in db.execute('PRAGMA table_info(areas)')]
-db.execute('COMMIT')
-print('areas columns', cols, file=sys.stderr)
 N_GRID = 100; PER = 2100
 db.execute('BEGIN')
 for g in range(N_GRID):
@@ -47,4 +52,7 @@ db.executemany('INSERT INTO record_history (record_id,entity,scope,field,value,h
 t2 = time.perf_counter()
 db.execute('COMMIT')
 t3 = time.perf_counter()
-print(f'raw sqlite3 executemany: {len(recs)} records {t1-t:.2f} s, {len(hist)} history {t2-t1:.2f} s, commit {t3-t2:.2f} s, total {t3-t:.2f} s wall, {time.process_time()-c0:.2f} s CPU; avg record {sum(len(r[4])+len(r[5]) for r in recs)/len(recs):.0f} B json')
+print(f'SQLite {sqlite3.sqlite_version}, raw sqlite3 executemany: {len(recs)} records {t1-t:.2f} s, {len(hist)} history {t2-t1:.2f} s, commit {t3-t2:.2f} s, total {t3-t:.2f} s wall, {time.process_time()-c0:.2f} s CPU; avg record {sum(len(r[4])+len(r[5]) for r in recs)/len(recs):.0f} B json')
+for suffix in ('', '-wal', '-shm'):
+    if os.path.exists(path + suffix):
+        os.remove(path + suffix)
