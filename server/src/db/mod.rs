@@ -132,8 +132,9 @@ impl ManageConnection for DbManager {
                 // A 32 MiB page cache per connection (default 2 MiB): a large transaction (a
                 // township-wide flag recompute, an import) otherwise spills pages to disk
                 // mid-transaction and reads them back (measured: a fifth of a recompute).
-                // Statement journals (multi-row statements inside a transaction) in memory:
-                // on disk they were written and read back for every large insert.
+                // Statement journals (what a statement inside a transaction keeps to undo
+                // itself if it fails midway) in memory: on disk, a profile of the flag
+                // recompute showed them written and read back for every large insert.
                 conn.batch_execute(&format!(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
                      PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{SQLITE_CACHE_KIB}; \
