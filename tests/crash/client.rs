@@ -21,6 +21,18 @@ const MAX_BATCH: usize = 20;
 /// back long before that).
 const RETRY_LIMIT: Duration = Duration::from_secs(120);
 
+/// One page of a pull and the cursors the request carried.
+pub struct PulledPage {
+    /// `cursors` of the request (`{}` on the first page).
+    pub asked: Value,
+    /// The page's changes, in seq order.
+    pub changes: Vec<Value>,
+}
+
+/// Page size of the final pull: small, so that on any machine the pull spans several pages
+/// and later pages carry tombstones of records deleted after the first page's end.
+const PULL_PAGE: usize = 200;
+
 /// The HTTP side of the device.
 pub struct Client {
     base: String,
@@ -173,11 +185,18 @@ impl Client {
     }
 
     /// Pulls the device's grid from cursor 0 until `has_more` is false; returns every change.
-    pub async fn pull_all(&self, device: &Device) -> Result<Vec<Value>, String> {
+    /// Pulls every page from cursor 0, as a new phone does. Each page comes with the cursors
+    /// it was asked for, so the check can tell the first page of a scope from later ones.
+    pub async fn pull_all(&self, device: &Device) -> Result<Vec<PulledPage>, String> {
         let mut cursors = json!({});
-        let mut changes = Vec::new();
+        let mut pages = Vec::new();
         for _ in 0..10_000 {
-            let body = json!({"client_id": device.client_id, "schema": 1, "cursors": cursors});
+            let body = json!({
+                "client_id": device.client_id,
+                "schema": 1,
+                "cursors": cursors,
+                "limit": PULL_PAGE,
+            });
             let (status, page) = self
                 .post_json("/api/sync/pull", &body)
                 .await
@@ -185,10 +204,13 @@ impl Client {
             if status != 200 {
                 return Err(format!("pull answered {status}: {page}"));
             }
-            changes.extend(page["changes"].as_array().cloned().unwrap_or_default());
+            pages.push(PulledPage {
+                asked: cursors,
+                changes: page["changes"].as_array().cloned().unwrap_or_default(),
+            });
             cursors = page["cursors"].clone();
             if page["has_more"] != true {
-                return Ok(changes);
+                return Ok(pages);
             }
         }
         Err("pull does not end".into())

@@ -110,15 +110,16 @@ async fn pushes_survive_sigkill_of_the_server() {
         .pull_all(&device)
         .await
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-    verify::pulled(&device, &pulled).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let tombstones =
+        verify::pulled(&device, &pulled).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     drop(server);
 
     println!(
         "crash test {}: {} kills while pushing ({} with a push on the wire), {} more during \
          start-up (the first one during the initial migration) and one after the run; slowest \
          start {} ms; {} mutations in {} batches ({} records), {} pushes answered, {} failed \
-         at the connection, {} answers lost (their batch came back as duplicates); {:.1} s, \
-         seed {seed}",
+         at the connection, {} answers lost (their batch came back as duplicates); the final \
+         pull took {} pages ({} tombstones after the first); {:.1} s, seed {seed}",
         db.backend(),
         stats.kills,
         stats.during_push,
@@ -130,6 +131,8 @@ async fn pushes_survive_sigkill_of_the_server() {
         pushed.answered,
         pushed.connection_errors,
         pushed.lost_answers,
+        pulled.len(),
+        tombstones,
         started.elapsed().as_secs_f64(),
     );
 }

@@ -12,7 +12,7 @@ use fangzha::services::accounts::{self, NewUser};
 use fangzha::services::areas::{self, NewArea};
 use serde_json::{Map, Value};
 
-use crate::client::{PASSWORD, USERNAME};
+use crate::client::{PASSWORD, PulledPage, USERNAME};
 use crate::device::Device;
 use crate::server::ServerSpec;
 
@@ -236,42 +236,59 @@ fn entry_fields(field: String, value: Option<&str>) -> Result<Vec<String>, Strin
     Ok(packed.into_iter().map(|(f, _, _)| f).collect())
 }
 
-/// A pull from cursor 0 after the run: each live record once, with the device's last
-/// values (personal values masked, as a grid worker receives them); deleted records left out.
-pub fn pulled(device: &Device, changes: &[Value]) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    for c in changes.iter().filter(|c| c["entity"] != "flag") {
-        let id = c["id"].as_str().ok_or("a change without id")?;
-        if !seen.insert(id.to_owned()) {
-            return Err(format!("record {id} pulled twice"));
+/// A pull from cursor 0 after the run, applied as a phone applies it: each live record once,
+/// with the device's last values (personal values masked, as a grid worker receives them).
+/// SYNC.md leaves deleted records out from cursor 0 only: a record deleted after the first
+/// page's end comes on a later page as a tombstone, which must be one the device deleted.
+/// Returns how many tombstones later pages brought.
+pub fn pulled(device: &Device, pages: &[PulledPage]) -> Result<usize, String> {
+    let mut served = BTreeSet::new();
+    let mut live_served = 0;
+    let mut tombstones = 0;
+    for page in pages {
+        for c in page.changes.iter().filter(|c| c["entity"] != "flag") {
+            let id = c["id"].as_str().ok_or("a change without id")?;
+            let scope = c["scope"].as_str().ok_or("a change without scope")?;
+            let want = device
+                .expected
+                .get(id)
+                .ok_or_else(|| format!("pulled record {id} was never made"))?;
+            if !served.insert(id.to_owned()) {
+                // Nothing writes during the pull, so a record's one row is served once.
+                return Err(format!("record {id} pulled twice"));
+            }
+            if c["deleted"] == true {
+                if page.asked[scope].as_i64().unwrap_or(0) == 0 {
+                    return Err(format!("pulled a deleted record from cursor 0: {c}"));
+                }
+                if !want.deleted {
+                    return Err(format!(
+                        "record {id} pulled as deleted, the device has it live"
+                    ));
+                }
+                tombstones += 1;
+                continue;
+            }
+            if want.deleted {
+                return Err(format!(
+                    "record {id} pulled live, the device deleted it: {c}"
+                ));
+            }
+            let fields = c["fields"].as_object().cloned().unwrap_or_default();
+            compare_fields(id, &fields, &want.fields, |want, got| {
+                let w = want.as_str().unwrap_or("");
+                got.as_str() == Some(&format!("{}****{}", &w[..3], &w[w.len() - 4..]))
+            })?;
+            live_served += 1;
         }
-        let want = device
-            .expected
-            .get(id)
-            .ok_or_else(|| format!("pulled record {id} was never made"))?;
-        if want.deleted || c["deleted"] == true {
-            return Err(format!("pulled a deleted record from cursor 0: {c}"));
-        }
-        let fields = c["fields"].as_object().cloned().unwrap_or_default();
-        compare_fields(id, &fields, &want.fields, |want, got| {
-            let w = want.as_str().unwrap_or("");
-            got.as_str() == Some(&format!("{}****{}", &w[..3], &w[w.len() - 4..]))
-        })?;
     }
-    let live: BTreeSet<&String> = device
-        .expected
-        .iter()
-        .filter(|(_, r)| !r.deleted)
-        .map(|(id, _)| id)
-        .collect();
-    if live.len() != seen.len() {
+    let live = device.expected.values().filter(|r| !r.deleted).count();
+    if live != live_served {
         return Err(format!(
-            "pull served {} live records, the device has {}",
-            seen.len(),
-            live.len()
+            "pull served {live_served} live records, the device has {live}"
         ));
     }
-    Ok(())
+    Ok(tombstones)
 }
 
 /// Every expected field present with its value; `phone` judged by `personal(want, got)`.
