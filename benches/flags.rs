@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use fangzha::crypto::FieldCipher;
 use fangzha::db::records::{self, RecordRow, SeqAllocator};
 use fangzha::db::{self, DbConn};
@@ -15,6 +14,11 @@ use fangzha::services::areas::{self, NewArea};
 use fangzha::sync::SyncContext;
 use fangzha::{flags, sync::hlc::Clock};
 use serde_json::{Value, json};
+
+#[path = "../tests/common/test_db.rs"]
+mod test_db;
+
+use test_db::TestDb;
 
 struct Scale {
     grids: usize,
@@ -52,31 +56,14 @@ fn main() {
         "database", "figure", "measured", "target", ""
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    run(
-        "sqlite",
-        &format!("sqlite://{}", dir.path().join("bench.db").display()),
-        &scale,
-    );
+    run("sqlite", &TestDb::sqlite(dir.path(), "bench").url, &scale);
     if let Some(admin) = std::env::var("BENCH_DATABASE_URL")
         .ok()
         .or_else(|| std::env::var("TEST_DATABASE_URL").ok())
         .filter(|u| !u.is_empty())
     {
-        let name = format!("fangzha_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::establish(&admin).expect("PostgreSQL");
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .expect("create db");
-        let url = match admin.rsplit_once('/') {
-            Some((base, rest)) => match rest.split_once('?') {
-                Some((_, q)) => format!("{base}/{name}?{q}"),
-                None => format!("{base}/{name}"),
-            },
-            None => admin.clone(),
-        };
-        run("postgres", &url, &scale);
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut conn);
+        let db = TestDb::postgres(&admin, "bench").expect("PostgreSQL");
+        run("postgres", &db.url, &scale);
     }
     println!();
 }

@@ -40,6 +40,10 @@ use serde_json::{Map, Value, json};
 
 #[path = "sync/soak.rs"]
 mod soak;
+#[path = "../tests/common/test_db.rs"]
+mod test_db;
+
+use test_db::TestDb;
 
 /// Set in the child process: which backend it measures.
 const CHILD_VAR: &str = "FANGZHA_BENCH_CHILD";
@@ -238,60 +242,13 @@ fn child(backend: &str) {
     std::process::exit(code);
 }
 
-/// A fresh database: a SQLite file in a temp dir, or a PostgreSQL database dropped on drop.
-struct FreshDb {
-    url: String,
-    postgres: Option<(String, String)>,
-}
-
-impl FreshDb {
-    fn create(backend: &str, dir: &Path, label: &str) -> anyhow::Result<FreshDb> {
-        if backend == "sqlite" {
-            return Ok(FreshDb {
-                url: format!("sqlite://{}", dir.join(format!("{label}.db")).display()),
-                postgres: None,
-            });
-        }
-        let admin = postgres_admin_url().context("no PostgreSQL URL")?;
-        let name = format!("fangzha_bench_{label}_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = diesel::pg::PgConnection::establish(&admin)
-            .with_context(|| "connecting to BENCH_DATABASE_URL / TEST_DATABASE_URL")?;
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .context("CREATE DATABASE")?;
-        Ok(FreshDb {
-            url: with_database(&admin, &name),
-            postgres: Some((admin, name)),
-        })
+/// A fresh database of the backend under test (PostgreSQL from this bench's admin URL).
+fn fresh_db(backend: &str, dir: &Path, label: &str) -> anyhow::Result<TestDb> {
+    if backend == "sqlite" {
+        return Ok(TestDb::sqlite(dir, label));
     }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = &self.postgres
-            && let Ok(mut conn) = diesel::pg::PgConnection::establish(admin)
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-    }
-}
-
-/// Replaces the database name (the last path segment) of a PostgreSQL URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
+    let admin = postgres_admin_url().context("no PostgreSQL URL")?;
+    TestDb::postgres(&admin, &format!("bench_{label}")).map_err(anyhow::Error::msg)
 }
 
 /// Creates a grid worker (password [`PASSWORD`]) for each (username, grid), four at a time
@@ -358,8 +315,8 @@ async fn run_backend(backend: &str) -> anyhow::Result<()> {
     }
     let (scale, _) = Scale::from_env();
     let dir = tempfile::tempdir()?;
-    let main_db = FreshDb::create(backend, dir.path(), "main")?;
-    let base_db = FreshDb::create(backend, dir.path(), "baseline")?;
+    let main_db = fresh_db(backend, dir.path(), "main")?;
+    let base_db = fresh_db(backend, dir.path(), "baseline")?;
 
     let settings = Settings {
         bind: "127.0.0.1:0".into(),
@@ -639,11 +596,7 @@ struct PushResultSet {
     base_secs: f64,
 }
 
-async fn bench_push(
-    bench: &Bench,
-    base_db: &FreshDb,
-    rows: usize,
-) -> anyhow::Result<PushResultSet> {
+async fn bench_push(bench: &Bench, base_db: &TestDb, rows: usize) -> anyhow::Result<PushResultSet> {
     let mut dev = Device::new(bench.login("push-worker").await?);
     let mut rng = StdRng::seed_from_u64(1);
     let mut bodies = Vec::new();
@@ -737,7 +690,7 @@ async fn bench_push(
 /// The same rows straight into `records` of a separate, migrated database: one prepared
 /// INSERT executed per row inside one transaction. Returns the seconds the transaction took.
 async fn baseline_insert(
-    base_db: &FreshDb,
+    base_db: &TestDb,
     plain: &[(String, Map<String, Value>, String)],
 ) -> anyhow::Result<f64> {
     let pool = db::connect(&base_db.url, 1)?;

@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::{
-    Bench, DEVICES_PER_GRID, Device, FreshDb, PullPage, PushReply, VILLAGE, area, create_tree, err,
+    Bench, DEVICES_PER_GRID, Device, PullPage, PushReply, VILLAGE, area, create_tree, err,
     household_fields, percentile, sorted, thousands,
 };
 
@@ -89,7 +89,7 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(600);
     let dir = tempfile::tempdir()?;
-    let main_db = FreshDb::create(backend, dir.path(), "soak")?;
+    let main_db = super::fresh_db(backend, dir.path(), "soak")?;
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?

@@ -11,8 +11,9 @@ use fangzha::startup::Application;
 use serde_json::{Value, json};
 
 use crate::blobs::{phone_jpeg, sha};
-use crate::helpers::{TestApp, fresh_database, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 use crate::sync::{Device, ID, new_id, setup};
+use crate::test_db::TestDb;
 
 /// Runs the binary off the async threads (the test's writer task keeps running meanwhile).
 async fn fangzha(database_url: &str, data_dir: &Path, args: &[&str]) -> Output {
@@ -289,9 +290,9 @@ async fn a_backup_taken_while_serving_restores_into_an_identical_server() {
 
     // Restore into a fresh data dir and an empty database.
     let target = tempfile::tempdir().unwrap();
-    let (target_url, _target_db) = fresh_database(&target);
+    let target_db = TestDb::from_env(target.path(), "test");
     let done = fangzha(
-        &target_url,
+        &target_db.url,
         target.path(),
         &["restore", out.to_str().unwrap()],
     )
@@ -299,7 +300,7 @@ async fn a_backup_taken_while_serving_restores_into_an_identical_server() {
     assert!(done.status.success(), "{}", text(&done));
     // A second restore finds data there and refuses.
     let again = fangzha(
-        &target_url,
+        &target_db.url,
         target.path(),
         &["restore", out.to_str().unwrap()],
     )
@@ -309,7 +310,7 @@ async fn a_backup_taken_while_serving_restores_into_an_identical_server() {
     assert!(text(&again).contains(why), "{}", text(&again));
     if !pg {
         let forced = fangzha(
-            &target_url,
+            &target_db.url,
             target.path(),
             &["restore", out.to_str().unwrap(), "--force"],
         )
@@ -326,7 +327,7 @@ async fn a_backup_taken_while_serving_restores_into_an_identical_server() {
     assert!(!onto_live.status.success());
 
     // A server on the restore answers exactly as the original did.
-    let base = serve(&target_url, target.path()).await;
+    let base = serve(&target_db.url, target.path()).await;
     let client = reqwest::Client::new();
     let admin2 = login(&client, &base, "admin", "admin-password-1").await;
     let worker2 = login(&client, &base, "wangli", "grid-password-1").await;
@@ -429,9 +430,9 @@ async fn a_corrupt_backup_is_refused_and_nothing_is_written() {
     std::fs::write(&path, &bytes).unwrap();
 
     let target = tempfile::tempdir().unwrap();
-    let (target_url, _target_db) = fresh_database(&target);
+    let target_db = TestDb::from_env(target.path(), "test");
     let refused = fangzha(
-        &target_url,
+        &target_db.url,
         target.path(),
         &["restore", out.to_str().unwrap()],
     )
@@ -444,9 +445,9 @@ async fn a_corrupt_backup_is_refused_and_nothing_is_written() {
     );
     // Nothing was written: the data dir is as empty as it was, the database too.
     assert_eq!(files_under(target.path()), vec![]);
-    if target_url.starts_with("postgres") {
+    if target_db.url.starts_with("postgres") {
         let mut conn =
-            <diesel::PgConnection as diesel::Connection>::establish(&target_url).unwrap();
+            <diesel::PgConnection as diesel::Connection>::establish(&target_db.url).unwrap();
         #[derive(diesel::QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -465,7 +466,7 @@ async fn a_corrupt_backup_is_refused_and_nothing_is_written() {
     // A backup cut short (no manifest) and a manifest that is not JSON are refused too.
     std::fs::write(out.join("manifest.json"), b"{ not json").unwrap();
     let garbled = fangzha(
-        &target_url,
+        &target_db.url,
         target.path(),
         &["restore", out.to_str().unwrap()],
     )
@@ -474,7 +475,7 @@ async fn a_corrupt_backup_is_refused_and_nothing_is_written() {
     assert!(text(&garbled).contains("manifest"), "{}", text(&garbled));
     std::fs::remove_file(out.join("manifest.json")).unwrap();
     let partial = fangzha(
-        &target_url,
+        &target_db.url,
         target.path(),
         &["restore", out.to_str().unwrap()],
     )

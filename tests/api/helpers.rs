@@ -1,13 +1,14 @@
 //! `spawn_app()`: a real server on port 0 over a fresh database — a SQLite file in a temp dir
 //! by default, or a new PostgreSQL database when `TEST_DATABASE_URL` is set (dropped after).
 
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use fangzha::config::Settings;
 use fangzha::db;
 use fangzha::services::accounts::{self, NewUser};
 use fangzha::startup::Application;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use crate::test_db::TestDb;
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -24,67 +25,6 @@ pub struct TestApp {
     _db: TestDb,
 }
 
-/// A fresh PostgreSQL database, dropped when the test ends.
-pub(crate) struct TestDb {
-    postgres: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = &self.postgres
-            && let Ok(mut conn) = PgConnection::establish(admin_url)
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-    }
-}
-
-/// A new empty database: `test.db` in `data_dir`, or a new PostgreSQL database with
-/// `TEST_DATABASE_URL` (dropped with the returned guard).
-pub(crate) fn fresh_database(data_dir: &TempDir) -> (String, TestDb) {
-    match std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        None => (
-            format!("sqlite://{}", data_dir.path().join("test.db").display()),
-            TestDb { postgres: None },
-        ),
-        Some(admin_url) => {
-            let name = format!("fangzha_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = PgConnection::establish(&admin_url)
-                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .expect("create test database");
-            (
-                with_database(&admin_url, &name),
-                TestDb {
-                    postgres: Some((admin_url, name)),
-                },
-            )
-        }
-    }
-}
-
-/// Replaces the database name (the last path segment) of a PostgreSQL URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
-}
-
 /// Starts a server with default settings on a fresh database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -96,7 +36,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         fangzha::telemetry::init(fangzha::config::LogFormat::Plain, "debug");
     }
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let (database_url, test_db) = fresh_database(&data_dir);
+    let test_db = TestDb::from_env(data_dir.path(), "test");
+    let database_url = test_db.url.clone();
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
         database_url: Some(database_url.clone()),

@@ -17,3 +17,5 @@ mod reports;
 mod schema;
 mod security;
 mod sync;
+#[path = "../common/test_db.rs"]
+mod test_db;

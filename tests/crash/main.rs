@@ -11,6 +11,8 @@
 mod client;
 mod device;
 mod server;
+#[path = "../common/test_db.rs"]
+mod test_db;
 mod verify;
 
 use std::sync::Arc;
@@ -22,7 +24,8 @@ use rand::{Rng, SeedableRng};
 
 use client::Client;
 use device::Device;
-use server::{Server, ServerSpec, TestDb};
+use server::{Server, ServerSpec};
+use test_db::TestDb;
 
 /// Kills in the CI run, per backend.
 const DEFAULT_KILLS: usize = 100;
@@ -65,7 +68,7 @@ async fn pushes_survive_sigkill_of_the_server() {
     let started = Instant::now();
 
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let db = TestDb::create(data_dir.path());
+    let db = TestDb::from_env(data_dir.path(), "crash");
     let spec = Arc::new(ServerSpec::new(data_dir.path(), &db.url));
     let mut rng = StdRng::seed_from_u64(seed);
 

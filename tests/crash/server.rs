@@ -8,83 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
-
 /// How long one start may take before the test calls it a failed restart. Generous: the
 /// machine is shared with compiles.
 const START_LIMIT: Duration = Duration::from_secs(60);
-
-/// The database of the run: a SQLite file in the data directory, or (with
-/// `TEST_DATABASE_URL`) a fresh PostgreSQL database, dropped when the run ends.
-pub struct TestDb {
-    /// The URL the server and the checks use.
-    pub url: String,
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    /// Creates the database of the backend `TEST_DATABASE_URL` chooses.
-    pub fn create(data_dir: &Path) -> TestDb {
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            None => TestDb {
-                url: format!("sqlite://{}", data_dir.join("crash.db").display()),
-                postgres: None,
-            },
-            Some(admin_url) => {
-                let name = format!("fangzha_crash_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin_url)
-                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut conn)
-                    .expect("create test database");
-                TestDb {
-                    url: with_database(&admin_url, &name),
-                    postgres: Some((admin_url, name)),
-                }
-            }
-        }
-    }
-
-    /// `sqlite` or `postgres`, for the report.
-    pub fn backend(&self) -> &'static str {
-        if self.postgres.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = &self.postgres
-            && let Ok(mut conn) = PgConnection::establish(admin_url)
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-    }
-}
-
-/// Replaces the database name (the last path segment) of a PostgreSQL URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
-}
 
 /// How to start the server: always the same binary, data directory, database and port.
 pub struct ServerSpec {

@@ -33,7 +33,7 @@ struct Fixture {
 }
 
 fn fixture(workers: usize) -> Fixture {
-    let db = TestDb::fresh();
+    let db = TestDb::fresh("sim");
     // One connection per writer and one for the reader, so nobody waits for the pool.
     let server = Server::start(&db.url, workers as u32 + 2);
     let mut conn = server.conn();
@@ -454,7 +454,7 @@ fn an_edit_that_waited_for_the_scope_is_merged_into_the_latest_record() {
 /// orders at once must both succeed (no deadlock surfacing as a failed push).
 #[test]
 fn concurrent_batches_over_several_scopes_both_succeed() {
-    let db = TestDb::fresh();
+    let db = TestDb::fresh("sim");
     let server = Server::start(&db.url, 4);
     let mut conn = server.conn();
     support::create_area(&mut conn, "t", "township", None);

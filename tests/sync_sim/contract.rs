@@ -113,7 +113,7 @@ fn state_from_change(change: &Change) -> RecordState {
 /// download of the scope).
 #[test]
 fn a_pulled_change_lets_a_phone_merge_its_pending_delete() {
-    let db = TestDb::fresh();
+    let db = TestDb::fresh("sim");
     let server = Server::start(&db.url, 2);
     let mut conn = server.conn();
     support::create_area(&mut conn, "t", "township", None);

@@ -16,6 +16,8 @@ mod rng;
 mod scope_change;
 mod sim;
 mod support;
+#[path = "../common/test_db.rs"]
+mod test_db;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;

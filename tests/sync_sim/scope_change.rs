@@ -28,7 +28,7 @@ async fn tick() {
 
 #[tokio::test]
 async fn reassignment_keeps_earlier_work_and_refuses_later_work() {
-    let test_db = TestDb::fresh();
+    let test_db = TestDb::fresh("sim");
     let server = Server::start(&test_db.url, 2);
     {
         let mut conn = server.conn();

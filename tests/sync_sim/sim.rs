@@ -159,7 +159,7 @@ fn expand(area: &str) -> Vec<&'static str> {
 
 impl World {
     fn new(seed: u64) -> World {
-        let db = TestDb::fresh();
+        let db = TestDb::fresh("sim");
         let server = Server::start(&db.url, 2);
         let mut rng = Rng::new(seed);
         let mut conn = server.conn();

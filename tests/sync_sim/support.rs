@@ -3,7 +3,6 @@
 //! the server HLC clock that can be restarted, and direct (no HTTP) setup of areas and users.
 
 use diesel::r2d2::PooledConnection;
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use fangzha::auth::AuthUser;
 use fangzha::crypto::FieldCipher;
 use fangzha::db::records::RecordRow;
@@ -17,81 +16,8 @@ use fangzha::sync::merge::RecordState;
 use fangzha::sync::pull::{self, PullRequest, PullResponse};
 use fangzha::sync::push::{self, PushRequest, PushResponse};
 use fangzha::sync::write;
-use tempfile::TempDir;
 
-/// The PostgreSQL admin URL when the run targets PostgreSQL.
-pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
-
-/// A fresh database for one test (or one simulation seed).
-pub struct TestDb {
-    /// URL the server connects to.
-    pub url: String,
-    /// Holds the SQLite file; removed on drop.
-    _dir: Option<TempDir>,
-    /// (admin URL, database name) of a PostgreSQL database to drop.
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    /// A new, empty (not yet migrated) database on the backend the run targets.
-    pub fn fresh() -> TestDb {
-        match postgres_admin_url() {
-            None => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                TestDb {
-                    url: format!("sqlite://{}", dir.path().join("sim.db").display()),
-                    _dir: Some(dir),
-                    postgres: None,
-                }
-            }
-            Some(admin_url) => {
-                let name = format!("fangzha_sim_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin_url)
-                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut conn)
-                    .expect("create test database");
-                TestDb {
-                    url: with_database(&admin_url, &name),
-                    _dir: None,
-                    postgres: Some((admin_url, name)),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = &self.postgres
-            && let Ok(mut conn) = PgConnection::establish(admin_url)
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-    }
-}
-
-/// Replaces the database name (the last path segment) of a PostgreSQL URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
-}
+pub use crate::test_db::{TestDb, postgres_admin_url};
 
 /// The key personal values are encrypted with; fixed, so it survives restarts.
 const FIELD_KEY: [u8; 32] = [7; 32];
