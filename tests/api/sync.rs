@@ -684,3 +684,35 @@ async fn flags_follow_the_field_work_and_police_review_them() {
     assert_eq!(after[0]["fields"]["state"], "in_review");
     assert_eq!(after[0]["fields"]["level"], "red");
 }
+
+/// A coordinate comes back with every digit the phone sent (both are the shortest text of
+/// their number, as a phone's JSON has them). Without serde_json's `float_roundtrip` the
+/// longitude was parsed one ulp off and served as 110.6546369762596.
+#[tokio::test]
+async fn coordinates_come_back_with_every_digit() {
+    let app = spawn_app().await;
+    let (_, _, grid) = setup(&app).await;
+    let mut dev = Device::new(&app, "wangli", "grid-password-1").await;
+    let id = new_id();
+    let put = dev.put(
+        "household",
+        &id,
+        &grid,
+        json!({"address": "东山村1组", "lng": 110.65463697625961, "lat": 27.958127613849495}),
+    );
+    let pushed = dev.pushed(&app, vec![put]).await;
+    assert_eq!(statuses(&pushed), ["applied"]);
+
+    let r = app
+        .post(
+            "/api/sync/pull",
+            &json!({"client_id": dev.client_id, "schema": 1, "cursors": {}}),
+            Some(&dev.token),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The text, not a parsed value: the test's own parser must not hide a lost digit.
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"lng\":110.65463697625961"), "{text}");
+    assert!(text.contains("\"lat\":27.958127613849495"), "{text}");
+}
