@@ -8,9 +8,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+
 /// How long one start may take before the test calls it a failed restart. Generous: the
 /// machine is shared with compiles.
 const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// A port that is free now and below the kernel's ephemeral range. Between a kill and the
+/// next start nothing listens on the server's port; a port from the ephemeral range could
+/// meanwhile become the local end of an outgoing connection (another test's connection to
+/// PostgreSQL, or the client's own reconnect, which then connects to itself), and the next
+/// start would fail to bind it.
+fn stable_port() -> u16 {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // Above the well-known services this machine runs (PostgreSQL, MariaDB, Redis, ...).
+    let low = 20_000.min(ephemeral_low.saturating_sub(1_000));
+    let mut rng = rand::rng();
+    for _ in 0..1_000 {
+        let port = rng.random_range(low..ephemeral_low);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{ephemeral_low}");
+}
 
 /// How to start the server: always the same binary, data directory, database and port.
 pub struct ServerSpec {
@@ -26,10 +50,7 @@ impl ServerSpec {
     /// A spec on a port that is free now (actix binds with `SO_REUSEADDR`, so the same port
     /// can be bound again right after a kill).
     pub fn new(data_dir: &Path, database_url: &str) -> ServerSpec {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = stable_port();
         ServerSpec {
             data_dir: data_dir.to_path_buf(),
             database_url: database_url.to_owned(),
