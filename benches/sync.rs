@@ -287,7 +287,13 @@ impl Bench {
         format!("{}{}", self.base, path)
     }
 
+    /// The access token of a fresh login.
     async fn login(&self, username: &str) -> anyhow::Result<String> {
+        Ok(self.login_pair(username).await?.0)
+    }
+
+    /// (access token, refresh token) of a fresh login.
+    async fn login_pair(&self, username: &str) -> anyhow::Result<(String, String)> {
         let resp = self
             .client
             .post(self.url("/api/auth/login"))
@@ -298,10 +304,13 @@ impl Bench {
             bail!("login of {username}: {}", resp.status());
         }
         let body: Value = resp.json().await?;
-        body["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .context("no access_token")
+        let token = |name: &str| {
+            body[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("no {name}"))
+        };
+        Ok((token("access_token")?, token("refresh_token")?))
     }
 }
 

@@ -72,6 +72,40 @@ struct Counters {
     errors: AtomicUsize,
     /// Requests sent again after a reset connection (not errors).
     retries: AtomicUsize,
+    /// Token pairs renewed after a 401 (access tokens live 15 minutes).
+    refreshes: AtomicUsize,
+}
+
+/// A phone's token pair. On a 401 it is refreshed once and the request sent again, as the
+/// PWA's `authed` requests do.
+struct Session {
+    access: String,
+    refresh: String,
+}
+
+impl Session {
+    /// `POST /api/auth/refresh`: the new pair, or why not.
+    async fn renew(&mut self, client: &reqwest::Client, base: &str) -> Result<(), String> {
+        let resp = client
+            .post(format!("{base}/api/auth/refresh"))
+            .json(&json!({"refresh_token": self.refresh}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+        match (
+            body["access_token"].as_str(),
+            body["refresh_token"].as_str(),
+        ) {
+            (Some(a), Some(r)) if status.is_success() => {
+                self.access = a.to_owned();
+                self.refresh = r.to_owned();
+                Ok(())
+            }
+            _ => Err(format!("{status} {body}")),
+        }
+    }
 }
 
 struct Sample {
@@ -169,7 +203,9 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
     super::create_grid_workers(&bench.pool, &workers).await?;
     let mut tokens = Vec::new();
     for chunk in workers.chunks(4) {
-        for t in futures_util::future::join_all(chunk.iter().map(|(n, _)| bench.login(n))).await {
+        for t in
+            futures_util::future::join_all(chunk.iter().map(|(n, _)| bench.login_pair(n))).await
+        {
             tokens.push(t?);
         }
     }
@@ -185,13 +221,14 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut handles = Vec::new();
-    for (i, ((_, grid), token)) in workers.iter().zip(tokens).enumerate() {
+    for (i, ((_, grid), (access, refresh))) in workers.iter().zip(tokens).enumerate() {
         let client = bench.client.clone();
         let base = bench.base.clone();
         let grid = grid.clone();
         let counters = counters.clone();
         handles.push(tokio::spawn(async move {
-            device_loop(client, base, grid, token, i as u64, deadline, counters).await
+            let session = Session { access, refresh };
+            device_loop(client, base, grid, session, i as u64, deadline, counters).await
         }));
     }
 
@@ -256,7 +293,7 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
     let pushes = counters.pushes.load(Ordering::Relaxed);
     let pulls = counters.pulls.load(Ordering::Relaxed);
     println!(
-        "soak {backend}: RSS start {} / end {} / peak {}; {} pushes ({} mutations) and {} pulls in {:.0} s ({:.1} requests/s); errors {}, retried connections {}; {} records at the end",
+        "soak {backend}: RSS start {} / end {} / peak {}; {} pushes ({} mutations) and {} pulls in {:.0} s ({:.1} requests/s); errors {}, retried connections {}, token refreshes {}; {} records at the end",
         mib(rss_start),
         mib(rss_end),
         mib(peak),
@@ -267,6 +304,7 @@ pub async fn run(backend: &str) -> anyhow::Result<()> {
         (pushes + pulls) as f64 / total_secs,
         counters.errors.load(Ordering::Relaxed),
         counters.retries.load(Ordering::Relaxed),
+        counters.refreshes.load(Ordering::Relaxed),
         thousands(records as f64),
     );
     println!(
@@ -289,13 +327,14 @@ async fn device_loop(
     client: reqwest::Client,
     base: String,
     grid: String,
-    token: String,
+    mut session: Session,
     seed: u64,
     deadline: Instant,
     counters: Arc<Counters>,
 ) -> (Vec<f64>, Vec<f64>) {
     let mut rng = StdRng::seed_from_u64(7_000 + seed);
-    let mut dev = Device::new(token);
+    // The device's own token field is unused: requests take the session's current one.
+    let mut dev = Device::new(String::new());
     let mut own: Vec<String> = Vec::new();
     let mut cursors: BTreeMap<String, i64> = BTreeMap::new();
     let (mut push_ms, mut pull_ms) = (Vec::new(), Vec::new());
@@ -324,7 +363,7 @@ async fn device_loop(
             &client,
             &base,
             "/api/sync/push",
-            &dev.token,
+            &mut session,
             &dev.push_body(mutations),
             &counters,
         )
@@ -357,7 +396,7 @@ async fn device_loop(
                 &client,
                 &base,
                 "/api/sync/pull",
-                &dev.token,
+                &mut session,
                 &body,
                 &counters,
             )
@@ -387,25 +426,28 @@ async fn device_loop(
 }
 
 /// POSTs JSON; the body of a 200 answer, or `None` after counting an error. A connection
-/// reset is retried once (as a phone would; push is keyed by mid, so a repeat is harmless).
+/// reset is retried once (as a phone would; push is keyed by mid, so a repeat is harmless),
+/// and so is a 401 after renewing the session's tokens.
 async fn post(
     client: &reqwest::Client,
     base: &str,
     path: &str,
-    token: &str,
+    session: &mut Session,
     body: &Value,
     counters: &Counters,
 ) -> Option<bytes::Bytes> {
-    for attempt in 0..2 {
+    let (mut resent, mut renewed) = (false, false);
+    loop {
         let sent = client
             .post(format!("{base}{path}"))
-            .bearer_auth(token)
+            .bearer_auth(&session.access)
             .json(body)
             .send()
             .await;
         let resp = match sent {
             Ok(r) => r,
-            Err(e) if attempt == 0 && !e.is_timeout() => {
+            Err(e) if !resent && !e.is_timeout() => {
+                resent = true;
                 counters.retries.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -416,6 +458,16 @@ async fn post(
             }
         };
         let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
+            renewed = true;
+            if let Err(e) = session.renew(client, base).await {
+                println!("/api/auth/refresh: {e}");
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            counters.refreshes.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         match resp.bytes().await {
             Ok(b) if status.is_success() => return Some(b),
             Ok(b) => {
@@ -423,7 +475,8 @@ async fn post(
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
-            Err(e) if attempt == 0 && !e.is_timeout() => {
+            Err(e) if !resent && !e.is_timeout() => {
+                resent = true;
                 counters.retries.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -433,5 +486,4 @@ async fn post(
             }
         }
     }
-    None
 }
