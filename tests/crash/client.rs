@@ -184,7 +184,6 @@ impl Client {
         }
     }
 
-    /// Pulls the device's grid from cursor 0 until `has_more` is false; returns every change.
     /// Pulls every page from cursor 0, as a new phone does. Each page comes with the cursors
     /// it was asked for, so the check can tell the first page of a scope from later ones.
     pub async fn pull_all(&self, device: &Device) -> Result<Vec<PulledPage>, String> {
