@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 #[path = "../tests/common/test_db.rs"]
 mod test_db;
 
-use test_db::TestDb;
+use test_db::{TestDb, bench_admin_url};
 
 struct Scale {
     grids: usize,
@@ -57,11 +57,7 @@ fn main() {
     );
     let dir = tempfile::tempdir().expect("temp dir");
     run("sqlite", &TestDb::sqlite(dir.path(), "bench").url, &scale);
-    if let Some(admin) = std::env::var("BENCH_DATABASE_URL")
-        .ok()
-        .or_else(|| std::env::var("TEST_DATABASE_URL").ok())
-        .filter(|u| !u.is_empty())
-    {
+    if let Some(admin) = bench_admin_url() {
         let db = TestDb::postgres(&admin, "bench").expect("PostgreSQL");
         run("postgres", &db.url, &scale);
     }

@@ -43,7 +43,7 @@ mod soak;
 #[path = "../tests/common/test_db.rs"]
 mod test_db;
 
-use test_db::TestDb;
+use test_db::{TestDb, bench_admin_url};
 
 /// Set in the child process: which backend it measures.
 const CHILD_VAR: &str = "FANGZHA_BENCH_CHILD";
@@ -97,13 +97,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------
 // Parent: machine facts, then one child process per backend.
 
-fn postgres_admin_url() -> Option<String> {
-    ["BENCH_DATABASE_URL", "TEST_DATABASE_URL"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .find(|u| !u.trim().is_empty())
-}
-
 fn parent() {
     let (scale, quick) = Scale::from_env();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -131,7 +124,7 @@ fn parent() {
             || "?".into(),
             |kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0),
         );
-    let pg = postgres_admin_url();
+    let pg = bench_admin_url();
     println!();
     println!("fangzha sync benchmark  {}", today());
     println!(
@@ -247,7 +240,7 @@ fn fresh_db(backend: &str, dir: &Path, label: &str) -> anyhow::Result<TestDb> {
     if backend == "sqlite" {
         return Ok(TestDb::sqlite(dir, label));
     }
-    let admin = postgres_admin_url().context("no PostgreSQL URL")?;
+    let admin = bench_admin_url().context("no PostgreSQL URL")?;
     TestDb::postgres(&admin, &format!("bench_{label}")).map_err(anyhow::Error::msg)
 }
 
@@ -304,14 +297,14 @@ impl Bench {
             bail!("login of {username}: {}", resp.status());
         }
         let body: Value = resp.json().await?;
-        let token = |name: &str| {
-            body[name]
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("no {name}"))
-        };
-        Ok((token("access_token")?, token("refresh_token")?))
+        token_pair(&body).with_context(|| format!("login of {username}: no token pair"))
     }
+}
+
+/// (access token, refresh token) of a login or refresh answer.
+fn token_pair(body: &Value) -> Option<(String, String)> {
+    let token = |name: &str| body[name].as_str().map(str::to_owned);
+    Some((token("access_token")?, token("refresh_token")?))
 }
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {

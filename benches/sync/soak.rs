@@ -94,13 +94,10 @@ impl Session {
             .map_err(|e| e.to_string())?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-        match (
-            body["access_token"].as_str(),
-            body["refresh_token"].as_str(),
-        ) {
-            (Some(a), Some(r)) if status.is_success() => {
-                self.access = a.to_owned();
-                self.refresh = r.to_owned();
+        match super::token_pair(&body) {
+            Some((access, refresh)) if status.is_success() => {
+                self.access = access;
+                self.refresh = refresh;
                 Ok(())
             }
             _ => Err(format!("{status} {body}")),

@@ -12,9 +12,19 @@ use tempfile::TempDir;
 
 /// The PostgreSQL admin URL when the run targets PostgreSQL (`TEST_DATABASE_URL`).
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
+    first_url(&["TEST_DATABASE_URL"])
+}
+
+/// The PostgreSQL admin URL of a benchmark: `BENCH_DATABASE_URL`, else `TEST_DATABASE_URL`.
+pub fn bench_admin_url() -> Option<String> {
+    first_url(&["BENCH_DATABASE_URL", "TEST_DATABASE_URL"])
+}
+
+/// The first of these variables that is set and not blank.
+fn first_url(vars: &[&str]) -> Option<String> {
+    vars.iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.trim().is_empty())
 }
 
 /// A new, empty (not yet migrated) database; a PostgreSQL one is dropped on drop.
